@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs every build, test and bench dependency of despatch from Debian's
+# packages. Idempotent: installs only what is missing, so it is cheap to rerun.
+set -eu
+
+PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
+libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev libzstd-dev
+zlib1g-dev libconfig-dev libcmocka-dev python3 python3-pytest swaks ca-certificates
+procps psmisc"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: run as root (installs Debian packages)" >&2
+	exit 1
+fi
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	exit 0
+fi
+echo "deps.sh: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
