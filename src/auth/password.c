@@ -14,8 +14,8 @@ _Static_assert(AUTH_PWHASH_SIZE == crypto_pwhash_STRBYTES,
 /* Symbols a human reads back from a terminal without guessing: the
  * look-alikes 0 O o 1 l I 5 S 2 Z 8 B are left out. */
 static const char alphabet[] = "abcdefghijkmnpqrstuvwxyz"
-			       "ACDEFGHJKLMNPQRTUVWXY"
-			       "34679";
+                               "ACDEFGHJKLMNPQRTUVWXY"
+                               "34679";
 
 static int
 sodium_ready(struct err *err)
@@ -81,8 +81,8 @@ auth_password_generate(struct auth_secret *s, struct err *err)
 }
 
 int
-auth_password_hash(const char *pw, size_t len,
-    char hash_out[AUTH_PWHASH_SIZE], struct err *err)
+auth_password_hash(const char *pw, size_t len, char hash_out[AUTH_PWHASH_SIZE],
+    struct err *err)
 {
 	int rc;
 
@@ -91,14 +91,14 @@ auth_password_hash(const char *pw, size_t len,
 	if (len == 0)
 		return err_set(err, ERR_INPUT, "empty password");
 	if (len > AUTH_PASSWORD_MAX)
-		return err_set(err, ERR_INPUT,
-		    "password longer than %d bytes", AUTH_PASSWORD_MAX);
+		return err_set(err, ERR_INPUT, "password longer than %d bytes",
+		    AUTH_PASSWORD_MAX);
 	/* Explicit algorithm, so a future libsodium default cannot change
 	 * what we store. The only failure is an allocation of memlimit. */
 	if (crypto_pwhash_str_alg(hash_out, pw, len,
-		crypto_pwhash_OPSLIMIT_INTERACTIVE,
-		crypto_pwhash_MEMLIMIT_INTERACTIVE,
-		crypto_pwhash_ALG_ARGON2ID13) != 0)
+	        crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	        crypto_pwhash_MEMLIMIT_INTERACTIVE,
+	        crypto_pwhash_ALG_ARGON2ID13) != 0)
 		return err_set(err, ERR_TEMP,
 		    "argon2id: out of memory hashing a password");
 	return 0;

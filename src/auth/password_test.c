@@ -38,7 +38,7 @@ test_hash_limits(void **state)
 	memset(pw, 'a', sizeof(pw));
 	assert_int_equal(auth_password_hash(pw, 0, hash, &err), ERR_INPUT);
 	assert_int_equal(auth_password_hash(pw, AUTH_PASSWORD_MAX + 1, hash,
-			     &err),
+	                     &err),
 	    ERR_INPUT);
 	assert_int_equal(auth_password_hash(pw, AUTH_PASSWORD_MAX, hash, &err),
 	    0);
@@ -63,7 +63,7 @@ test_generate(void **state)
 	for (i = 0; i < a->len; i++)
 		assert_null(strchr("0Oo1lI5S2Z8B", a->p[i]));
 	assert_int_equal(auth_secret_new(AUTH_PASSWORD_GEN_LEN - 1, &small,
-			     &err),
+	                     &err),
 	    0);
 	assert_int_equal(auth_password_generate(small, &err), ERR_INTERNAL);
 	auth_secret_free(&a);
