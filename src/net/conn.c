@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+/* TCP connections over libuv with an optional OpenSSL memory-BIO layer.
+ *
+ * Input lands in one fixed buffer of NET_CONN_INBUF bytes: directly from
+ * the socket in plaintext, through SSL_read under TLS (the ciphertext then
+ * goes through a second fixed buffer into the read BIO). The protocol
+ * consumes from the front; reading stops while the buffer is full, while
+ * the protocol has paused, or while too much output is queued, so a peer
+ * can never grow our memory. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "lib/err.h"
+#include "lib/mem.h"
+#include "lib/str.h"
+#include "net/conn.h"
+#include "net/tls_int.h"
+
+#include "lib/banned.h"
+
+#define CIPHER_BUF (16 * 1024 + 512) /* one TLS record and some */
+
+struct net_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer; /* idle timeout, then close deadline */
+	uv_idle_t idle;   /* deferred delivery after resume */
+	uv_shutdown_t shutdown_req;
+	uv_loop_t *loop;
+
+	const struct net_conn_ops *ops;
+	void *ctx;
+
+	char in[NET_CONN_INBUF];
+	size_t in_len;
+	char *cipher; /* TLS only: socket read buffer */
+
+	SSL *ssl;
+	BIO *rbio, *wbio;
+	struct tls_ctx *tls_pending; /* STARTTLS after this on_data */
+	char tls_info[96];
+
+	size_t write_queued; /* bytes handed to uv_write, not yet done */
+	unsigned timeout_ms;
+	unsigned open_handles;
+	bool reading, paused, delivering, closing, handles_closing;
+	const char *close_reason;
+	char peer[64];
+};
+
+struct wreq {
+	uv_write_t req;
+	struct net_conn *c;
+	size_t len;
+	char data[];
+};
+
+static void pump(struct net_conn *c);
+static void update_reading(struct net_conn *c);
+static void close_handles(struct net_conn *c, const char *reason);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct net_conn *c = h->data;
+
+	if (--c->open_handles > 0)
+		return;
+	if (c->ops != NULL && c->ops->on_close != NULL)
+		c->ops->on_close(c->ctx, c->close_reason);
+	SSL_free(c->ssl); /* frees both BIOs */
+	free(c->cipher);
+	free(c);
+}
+
+static void
+close_handles(struct net_conn *c, const char *reason)
+{
+	if (c->handles_closing)
+		return;
+	c->handles_closing = true;
+	c->closing = true;
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	uv_close((uv_handle_t *)&c->timer, handle_closed);
+	uv_close((uv_handle_t *)&c->idle, handle_closed);
+}
+
+static void
+write_done(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct net_conn *c = w->c;
+
+	c->write_queued -= w->len;
+	free(w);
+	if (status < 0 && status != UV_ECANCELED) {
+		close_handles(c, "write-error");
+		return;
+	}
+	if (!c->closing)
+		update_reading(c);
+}
+
+static void
+raw_write(struct net_conn *c, const void *p, size_t n)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (n == 0 || c->handles_closing)
+		return;
+	w = xmalloc(sizeof(*w) + n);
+	w->c = c;
+	w->len = n;
+	memcpy(w->data, p, n);
+	b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0) {
+		free(w);
+		close_handles(c, "write-error");
+		return;
+	}
+	c->write_queued += n;
+}
+
+/* Moves whatever OpenSSL produced (records, alerts) to the socket. */
+static void
+flush_wbio(struct net_conn *c)
+{
+	char tmp[4096];
+	int n;
+
+	if (c->wbio == NULL)
+		return;
+	while ((n = BIO_read(c->wbio, tmp, (int)sizeof(tmp))) > 0)
+		raw_write(c, tmp, (size_t)n);
+}
+
+static void
+update_reading(struct net_conn *c)
+{
+	bool want = !c->closing && !c->paused && c->in_len < NET_CONN_INBUF &&
+	    c->write_queued < NET_CONN_WRITE_HIGH &&
+	    (c->rbio == NULL || BIO_ctrl_pending(c->rbio) < CIPHER_BUF);
+
+	if (want == c->reading)
+		return;
+	c->reading = want;
+	if (want)
+		(void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	else
+		(void)uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void
+set_tls_info(struct net_conn *c)
+{
+	(void)str_fmt(c->tls_info, sizeof(c->tls_info), "%s:%s",
+	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+}
+
+static void
+begin_tls(struct net_conn *c)
+{
+	struct tls_ctx *t = c->tls_pending;
+
+	c->tls_pending = NULL;
+	c->in_len = 0; /* RFC 3207 §4: plaintext after STARTTLS is void */
+	c->ssl = tls_ssl_new(t, &c->rbio, &c->wbio);
+	if (c->ssl == NULL) {
+		ERR_clear_error();
+		close_handles(c, "tls-error");
+		return;
+	}
+	c->cipher = xmalloc(CIPHER_BUF);
+}
+
+/* Hands buffered input to the protocol until it wants more. */
+static void
+deliver(struct net_conn *c)
+{
+	size_t used;
+
+	if (c->delivering)
+		return;
+	c->delivering = true;
+	while (!c->closing && !c->paused && c->in_len > 0) {
+		used = c->ops->on_data(c->ctx, slice_make(c->in, c->in_len));
+		if (c->tls_pending != NULL) {
+			begin_tls(c);
+			break;
+		}
+		if (used == 0)
+			break;
+		if (used > c->in_len)
+			used = c->in_len;
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
+	c->delivering = false;
+}
+
+/* Decrypts what the read BIO holds into the input buffer. false if the
+ * connection failed or the peer closed TLS. */
+static bool
+tls_fill(struct net_conn *c)
+{
+	int r, e;
+
+	while (c->in_len < NET_CONN_INBUF) {
+		r = SSL_read(c->ssl, c->in + c->in_len,
+		    (int)(NET_CONN_INBUF - c->in_len));
+		if (r > 0) {
+			c->in_len += (size_t)r;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			break;
+		flush_wbio(c); /* send the alert, if any */
+		ERR_clear_error();
+		c->close_reason =
+		    e == SSL_ERROR_ZERO_RETURN ? "tls-close" : "tls-error";
+		net_conn_close(c);
+		return false;
+	}
+	if (c->tls_info[0] == '\0' && SSL_is_init_finished(c->ssl))
+		set_tls_info(c);
+	return true;
+}
+
+static void
+pump(struct net_conn *c)
+{
+	size_t before;
+
+	for (;;) {
+		if (c->ssl != NULL && !tls_fill(c))
+			break;
+		flush_wbio(c);
+		before = c->in_len;
+		deliver(c);
+		if (c->closing || c->paused || c->ssl == NULL)
+			break;
+		if (c->in_len == before && c->in_len == NET_CONN_INBUF)
+			break; /* the protocol is stuck: do not spin */
+		if (SSL_pending(c->ssl) == 0 && BIO_ctrl_pending(c->rbio) == 0)
+			break;
+	}
+	flush_wbio(c);
+	if (!c->handles_closing)
+		update_reading(c);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct net_conn *c = h->data;
+
+	(void)hint;
+	if (c->ssl != NULL)
+		*b = uv_buf_init(c->cipher, CIPHER_BUF);
+	else
+		*b = uv_buf_init(c->in + c->in_len,
+		    (unsigned)(NET_CONN_INBUF - c->in_len));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct net_conn *c = s->data;
+
+	(void)b;
+	if (n == 0 || n == UV_ENOBUFS)
+		return;
+	if (n < 0) {
+		c->reading = false;
+		(void)uv_read_stop(s);
+		if (c->close_reason == NULL)
+			c->close_reason = n == UV_EOF ? "eof" : "read-error";
+		net_conn_close(c);
+		return;
+	}
+	if (c->closing)
+		return;
+	if (c->timeout_ms > 0)
+		(void)uv_timer_again(&c->timer);
+	if (c->ssl != NULL) {
+		if (BIO_write(c->rbio, b->base, (int)n) != (int)n) {
+			close_handles(c, "tls-error");
+			return;
+		}
+	} else {
+		c->in_len += (size_t)n;
+	}
+	pump(c);
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct net_conn *c = t->data;
+
+	if (c->closing) { /* the close deadline passed */
+		close_handles(c, c->close_reason);
+		return;
+	}
+	if (c->ops->on_timeout != NULL)
+		c->ops->on_timeout(c->ctx);
+}
+
+static void
+on_idle(uv_idle_t *h)
+{
+	struct net_conn *c = h->data;
+
+	(void)uv_idle_stop(h);
+	if (!c->closing)
+		pump(c);
+}
+
+int
+net_conn_accept(uv_loop_t *loop, uv_stream_t *server, struct net_conn **out)
+{
+	struct net_conn *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	int r, len = (int)sizeof(ss);
+
+	c->loop = loop;
+	r = uv_tcp_init(loop, &c->tcp);
+	if (r != 0) {
+		free(c);
+		return r;
+	}
+	c->tcp.data = c;
+	(void)uv_timer_init(loop, &c->timer);
+	c->timer.data = c;
+	(void)uv_idle_init(loop, &c->idle);
+	c->idle.data = c;
+	c->open_handles = 3;
+	r = uv_accept(server, (uv_stream_t *)&c->tcp);
+	if (r != 0) {
+		close_handles(c, "accept-error"); /* frees c; no ops yet */
+		return r;
+	}
+	(void)uv_tcp_nodelay(&c->tcp, 1);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6)
+			(void)uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer,
+			    sizeof(c->peer));
+		else
+			(void)uv_ip4_name((struct sockaddr_in *)&ss, c->peer,
+			    sizeof(c->peer));
+	}
+	if (c->peer[0] == '\0')
+		(void)str_copy(c->peer, sizeof(c->peer), "unknown");
+	*out = c;
+	return 0;
+}
+
+void
+net_conn_start(struct net_conn *c, const struct net_conn_ops *ops, void *ctx)
+{
+	c->ops = ops;
+	c->ctx = ctx;
+	update_reading(c);
+}
+
+void
+net_conn_set_timeout(struct net_conn *c, unsigned ms)
+{
+	if (c->closing)
+		return;
+	c->timeout_ms = ms;
+	if (ms == 0)
+		(void)uv_timer_stop(&c->timer);
+	else
+		(void)uv_timer_start(&c->timer, on_timer, ms, ms);
+}
+
+void
+net_conn_write(struct net_conn *c, const void *p, size_t n)
+{
+	const char *q = p;
+	size_t done;
+	int r;
+
+	if (c->closing || n == 0)
+		return;
+	if (c->ssl == NULL) {
+		raw_write(c, p, n);
+		return;
+	}
+	while (n > 0) {
+		r = SSL_write_ex(c->ssl, q, n, &done);
+		if (r != 1) {
+			/* With memory BIOs a write can only fail for a broken
+			 * session: the protocol only writes after reading. */
+			ERR_clear_error();
+			flush_wbio(c);
+			c->close_reason = "tls-error";
+			close_handles(c, "tls-error");
+			return;
+		}
+		q += done;
+		n -= done;
+	}
+	flush_wbio(c);
+}
+
+void
+net_conn_pause(struct net_conn *c)
+{
+	c->paused = true;
+	if (c->timeout_ms > 0)
+		(void)uv_timer_stop(&c->timer);
+}
+
+void
+net_conn_resume(struct net_conn *c)
+{
+	if (!c->paused || c->closing)
+		return;
+	c->paused = false;
+	if (c->timeout_ms > 0)
+		(void)uv_timer_start(&c->timer, on_timer, c->timeout_ms,
+		    c->timeout_ms);
+	(void)uv_idle_start(&c->idle, on_idle);
+}
+
+int
+net_conn_starttls(struct net_conn *c, struct tls_ctx *tls)
+{
+	if (c->closing)
+		return ERR_INTERNAL;
+	if (c->ssl != NULL || tls == NULL) {
+		net_conn_close(c);
+		return ERR_INTERNAL;
+	}
+	c->tls_pending = tls;
+	if (!c->delivering)
+		begin_tls(c);
+	return 0;
+}
+
+bool
+net_conn_is_tls(const struct net_conn *c)
+{
+	return c->ssl != NULL;
+}
+
+const char *
+net_conn_tls_info(const struct net_conn *c)
+{
+	return c->tls_info;
+}
+
+static void
+shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct net_conn *c = req->data;
+
+	(void)status;
+	close_handles(c, "closed");
+}
+
+void
+net_conn_close(struct net_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->close_reason == NULL)
+		c->close_reason = "closed";
+	c->reading = false;
+	(void)uv_read_stop((uv_stream_t *)&c->tcp);
+	(void)uv_idle_stop(&c->idle);
+	if (c->ssl != NULL && SSL_is_init_finished(c->ssl)) {
+		(void)SSL_shutdown(c->ssl); /* queues close_notify */
+		ERR_clear_error();
+		flush_wbio(c);
+	}
+	/* The deadline covers a peer that never reads our last replies. */
+	(void)uv_timer_start(&c->timer, on_timer, NET_CONN_CLOSE_MS, 0);
+	c->shutdown_req.data = c;
+	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
+	        shutdown_done) != 0)
+		close_handles(c, c->close_reason);
+}
+
+const char *
+net_conn_peer(const struct net_conn *c)
+{
+	return c->peer;
+}
