@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+/* Parses and writes DATA/despatch.conf. Every setting is checked for type
+ * and range and an unknown one is an error: a typo must not pass silently
+ * and leave a default in force that the operator thinks is changed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "cli/config.h"
+#include "lib/banned.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+struct kind_info {
+	enum listener_kind kind;
+	const char *name;
+	unsigned std_port;
+	bool served; /* does this version serve it? */
+};
+
+static const struct kind_info kinds[] = {
+	{ LISTENER_SMTP, "smtp", 25, true },
+	{ LISTENER_SUBMISSION, "submission", 587, false },
+	{ LISTENER_SUBMISSIONS, "submissions", 465, false },
+	{ LISTENER_IMAP, "imap", 143, false },
+	{ LISTENER_IMAPS, "imaps", 993, false },
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const char *
+cli_listener_kind_name(enum listener_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < N_KINDS; i++)
+		if (kinds[i].kind == k)
+			return kinds[i].name;
+	return "?";
+}
+
+unsigned
+cli_listener_std_port(enum listener_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < N_KINDS; i++)
+		if (kinds[i].kind == k)
+			return kinds[i].std_port;
+	return 0;
+}
+
+bool
+cli_hostname_ok(const char *h)
+{
+	size_t len = strlen(h), label = 0, i;
+
+	if (len == 0 || len > 253 || h[0] == '.' || h[len - 1] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = h[i];
+
+		if (c == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '-'))
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return h[len - 1] != '-';
+}
+
+bool
+cli_addr_ok(const char *a)
+{
+	unsigned char sa[16];
+
+	return inet_pton(AF_INET, a, sa) == 1 ||
+	    inet_pton(AF_INET6, a, sa) == 1;
+}
+
+/* --- parsing ---------------------------------------------------------- */
+
+struct pctx {
+	const char *name; /* file name for messages */
+	struct err *err;
+};
+
+/* "listeners[1].port", "smtp.max_recipients". */
+static void
+setting_path(const config_setting_t *s, char *out, size_t size)
+{
+	const config_setting_t *chain[8];
+	size_t n = 0, o = 0;
+
+	out[0] = '\0';
+	while (s != NULL && config_setting_parent(s) != NULL && n < 8) {
+		chain[n++] = s;
+		s = config_setting_parent(s);
+	}
+	while (n-- > 0) {
+		const char *nm = config_setting_name(chain[n]);
+		bool ok;
+
+		if (nm != NULL)
+			ok = str_fmt(out + o, size - o, "%s%s", o ? "." : "",
+			    nm);
+		else
+			ok = str_fmt(out + o, size - o, "[%d]",
+			    config_setting_index(chain[n]));
+		if (!ok)
+			return;
+		o += strlen(out + o);
+	}
+}
+
+static int fail(const struct pctx *p, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sets p->err to "file:line: setting: message"; returns ERR_INPUT. */
+static int
+fail(const struct pctx *p, const config_setting_t *s, const char *fmt, ...)
+{
+	char what[192], where[96];
+	const char *file = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	setting_path(s, where, sizeof(where));
+	if (s != NULL)
+		file = config_setting_source_file(s);
+	return err_set(p->err, ERR_INPUT, "%s:%u: %s: %s",
+	    file != NULL ? file : p->name,
+	    s != NULL ? config_setting_source_line(s) : 0,
+	    where[0] != '\0' ? where : "(top level)", what);
+}
+
+static const char *
+type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP:
+		return "a group { ... }";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a decimal number";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "true or false";
+	case CONFIG_TYPE_ARRAY:
+		return "an array [ ... ]";
+	case CONFIG_TYPE_LIST:
+		return "a list ( ... )";
+	}
+	return "unknown";
+}
+
+/* Every child of group s must be named in `allowed` (NULL-terminated). */
+static int
+check_keys(const struct pctx *p, const config_setting_t *s,
+    const char *const *allowed)
+{
+	int i, n = config_setting_length(s);
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *c = config_setting_get_elem(s, i);
+		const char *nm = config_setting_name(c);
+		size_t k;
+
+		for (k = 0; allowed[k] != NULL; k++)
+			if (nm != NULL && strcmp(nm, allowed[k]) == 0)
+				break;
+		if (allowed[k] == NULL)
+			return fail(p, c, "unknown setting");
+	}
+	return 0;
+}
+
+static int
+want_type(const struct pctx *p, const config_setting_t *s, int type)
+{
+	int t = config_setting_type(s);
+
+	if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
+		return 0;
+	return fail(p, s, "must be %s, not %s", type_name(type), type_name(t));
+}
+
+static int
+get_string(const struct pctx *p, const config_setting_t *s, char *out,
+    size_t size)
+{
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_STRING)) != 0)
+		return rc;
+	if (!str_copy(out, size, config_setting_get_string(s)))
+		return fail(p, s, "longer than %zu bytes", size - 1);
+	return 0;
+}
+
+static int
+get_uint(const struct pctx *p, const config_setting_t *s, uint64_t min,
+    uint64_t max, uint64_t *out)
+{
+	long long v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_INT)) != 0)
+		return rc;
+	v = config_setting_get_int64(s);
+	if (v < 0 || (uint64_t)v < min)
+		return fail(p, s, "%lld is below the minimum of %llu", v,
+		    (unsigned long long)min);
+	if ((uint64_t)v > max)
+		return fail(p, s, "%lld is over the cap of %llu", v,
+		    (unsigned long long)max);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* A byte count: an integer, or a string "N", "NK", "NM", "NG" (binary). */
+static int
+get_size(const struct pctx *p, const config_setting_t *s, uint64_t min,
+    uint64_t max, uint64_t *out)
+{
+	char num[32];
+	const char *str;
+	size_t len;
+	uint64_t v, mul = 1;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return get_uint(p, s, min, max, out);
+	str = config_setting_get_string(s);
+	len = strlen(str);
+	if (len > 0 && len < sizeof(num)) {
+		switch (str[len - 1]) {
+		case 'K':
+		case 'k':
+			mul = 1ULL << 10;
+			len--;
+			break;
+		case 'M':
+		case 'm':
+			mul = 1ULL << 20;
+			len--;
+			break;
+		case 'G':
+		case 'g':
+			mul = 1ULL << 30;
+			len--;
+			break;
+		}
+	}
+	if (len == 0 || len >= sizeof(num) ||
+	    !str_from_slice(num, sizeof(num), slice_make(str, len)) ||
+	    num_parse_u64(num, 0, UINT64_MAX / mul, &v) != 0)
+		return fail(p, s,
+		    "\"%.40s\" is not a size (bytes, or a number with K, M "
+		    "or G)",
+		    str);
+	v *= mul;
+	if (v < min)
+		return fail(p, s, "%llu bytes is below the minimum of %llu",
+		    (unsigned long long)v, (unsigned long long)min);
+	if (v > max)
+		return fail(p, s, "%llu bytes is over the cap of %llu",
+		    (unsigned long long)v, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+static int
+get_bool(const struct pctx *p, const config_setting_t *s, bool *out)
+{
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_BOOL)) != 0)
+		return rc;
+	*out = config_setting_get_bool(s) != 0;
+	return 0;
+}
+
+static int
+parse_listener(const struct pctx *p, const config_setting_t *s,
+    struct listener_config *l)
+{
+	static const char *const keys[] = { "kind", "address", "port", NULL };
+	const config_setting_t *k, *a, *po;
+	char kind[32];
+	uint64_t port;
+	size_t i;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	k = config_setting_get_member(s, "kind");
+	a = config_setting_get_member(s, "address");
+	po = config_setting_get_member(s, "port");
+	if (k == NULL || a == NULL || po == NULL)
+		return fail(p, s, "a listener needs kind, address and port");
+	if ((rc = get_string(p, k, kind, sizeof(kind))) != 0)
+		return rc;
+	for (i = 0; i < N_KINDS; i++)
+		if (strcmp(kind, kinds[i].name) == 0)
+			break;
+	if (i == N_KINDS)
+		return fail(p, k,
+		    "unknown kind \"%s\" (smtp, submission, submissions, "
+		    "imap, imaps)",
+		    kind);
+	if (!kinds[i].served)
+		return fail(p, k,
+		    "\"%s\" listeners are not yet available in this version",
+		    kind);
+	l->kind = kinds[i].kind;
+	if ((rc = get_string(p, a, l->addr, sizeof(l->addr))) != 0)
+		return rc;
+	if (!cli_addr_ok(l->addr))
+		return fail(p, a,
+		    "\"%s\" is not a numeric IPv4 or IPv6 address", l->addr);
+	if ((rc = get_uint(p, po, 1, 65535, &port)) != 0)
+		return rc;
+	l->port = (unsigned)port;
+	return 0;
+}
+
+static int
+parse_listeners(const struct pctx *p, const config_setting_t *s,
+    struct config *c)
+{
+	int i, n, rc;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(p, s, "must be a list ( { ... }, ... ), not %s",
+		    type_name(config_setting_type(s)));
+	n = config_setting_length(s);
+	if (n == 0)
+		return fail(p, s, "at least one listener is needed");
+	if ((size_t)n > CONFIG_LISTENERS_MAX)
+		return fail(p, s, "%d listeners, at most %d", n,
+		    CONFIG_LISTENERS_MAX);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		struct listener_config *l = &c->listeners[i];
+		size_t j;
+
+		if ((rc = parse_listener(p, e, l)) != 0)
+			return rc;
+		for (j = 0; j < (size_t)i; j++)
+			if (c->listeners[j].port == l->port &&
+			    strcmp(c->listeners[j].addr, l->addr) == 0)
+				return fail(p, e,
+				    "%s port %u is already used by "
+				    "listeners[%zu]",
+				    l->addr, l->port, j);
+	}
+	c->n_listeners = (size_t)n;
+	return 0;
+}
+
+static int
+parse_tls(const struct pctx *p, const config_setting_t *s, struct config *c)
+{
+	static const char *const keys[] = { "cert", "key", NULL };
+	const config_setting_t *e;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "cert")) != NULL &&
+	    (rc = get_string(p, e, c->tls_cert, sizeof(c->tls_cert))) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "key")) != NULL &&
+	    (rc = get_string(p, e, c->tls_key, sizeof(c->tls_key))) != 0)
+		return rc;
+	if (c->tls_cert[0] == '\0')
+		return fail(p, s, "cert must not be empty");
+	if (c->tls_key[0] == '\0')
+		return fail(p, s, "key must not be empty");
+	return 0;
+}
+
+static int
+parse_smtp(const struct pctx *p, const config_setting_t *s, struct config *c)
+{
+	static const char *const keys[] = { "max_message_size",
+		"max_recipients", "max_errors", "timeout_seconds",
+		"reject_bare_lf", NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "max_message_size")) != NULL) {
+		if ((rc = get_size(p, e, CLI_CONFIG_MESSAGE_SIZE_MIN,
+		         CLI_CONFIG_MESSAGE_SIZE_CAP, &v)) != 0)
+			return rc;
+		c->smtp_max_message_size = v;
+	}
+	if ((e = config_setting_get_member(s, "max_recipients")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RECIPIENTS_CAP, &v)) !=
+		    0)
+			return rc;
+		c->smtp_max_recipients = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "max_errors")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_ERRORS_CAP, &v)) != 0)
+			return rc;
+		c->smtp_max_errors = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "timeout_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, CLI_CONFIG_TIMEOUT_MIN,
+		         CLI_CONFIG_TIMEOUT_CAP, &v)) != 0)
+			return rc;
+		c->smtp_timeout_seconds = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "reject_bare_lf")) != NULL &&
+	    (rc = get_bool(p, e, &c->smtp_reject_bare_lf)) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+parse_store(const struct pctx *p, const config_setting_t *s, struct config *c)
+{
+	static const char *const keys[] = { "gc_grace_seconds",
+		"commit_batch_max", NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "gc_grace_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, CLI_CONFIG_GC_GRACE_MIN,
+		         CLI_CONFIG_GC_GRACE_CAP, &v)) != 0)
+			return rc;
+		c->blob_gc_grace_seconds = v;
+	}
+	if ((e = config_setting_get_member(s, "commit_batch_max")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_BATCH_CAP, &v)) != 0)
+			return rc;
+		c->commit_batch_max = (unsigned)v;
+	}
+	return 0;
+}
+
+/* Makes a relative path absolute against the data dir. */
+static int
+resolve(const struct pctx *p, const char *data_dir, char *path, size_t size,
+    const char *what)
+{
+	char tmp[PATH_MAX];
+
+	if (path[0] == '/')
+		return 0;
+	if (!str_fmt(tmp, sizeof(tmp), "%s/%s", data_dir, path) ||
+	    !str_copy(path, size, tmp))
+		return err_set(p->err, ERR_INPUT, "%s: %s path too long",
+		    p->name, what);
+	return 0;
+}
+
+static int
+parse_root(const struct pctx *p, config_t *cf, const char *data_dir,
+    struct config *c)
+{
+	static const char *const keys[] = { "hostname", "log_level",
+		"listeners", "tls", "smtp", "store", NULL };
+	const config_setting_t *root = config_root_setting(cf), *e;
+	int rc;
+
+	if ((rc = check_keys(p, root, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "hostname")) != NULL) {
+		if ((rc = get_string(p, e, c->hostname, sizeof(c->hostname))) !=
+		    0)
+			return rc;
+		if (!cli_hostname_ok(c->hostname))
+			return fail(p, e, "\"%.100s\" is not a valid host name",
+			    c->hostname);
+	}
+	if ((e = config_setting_get_member(root, "log_level")) != NULL) {
+		if ((rc = get_string(p, e, c->log_level,
+		         sizeof(c->log_level))) != 0)
+			return rc;
+		if (log_level_parse(c->log_level) < 0)
+			return fail(p, e,
+			    "\"%s\" is not one of debug, info, warn, error",
+			    c->log_level);
+	}
+	e = config_setting_get_member(root, "listeners");
+	if (e == NULL)
+		return err_set(p->err, ERR_INPUT,
+		    "%s: listeners: missing (at least one smtp listener is "
+		    "needed)",
+		    p->name);
+	if ((rc = parse_listeners(p, e, c)) != 0)
+		return rc;
+	(void)str_copy(c->tls_cert, sizeof(c->tls_cert), "tls/cert.pem");
+	(void)str_copy(c->tls_key, sizeof(c->tls_key), "tls/key.pem");
+	if ((e = config_setting_get_member(root, "tls")) != NULL &&
+	    (rc = parse_tls(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "smtp")) != NULL &&
+	    (rc = parse_smtp(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "store")) != NULL &&
+	    (rc = parse_store(p, e, c)) != 0)
+		return rc;
+	if (!str_copy(c->data_dir, sizeof(c->data_dir), data_dir))
+		return err_set(p->err, ERR_INPUT, "data dir path too long");
+	if ((rc = resolve(p, data_dir, c->tls_cert, sizeof(c->tls_cert),
+	         "tls.cert")) != 0 ||
+	    (rc = resolve(p, data_dir, c->tls_key, sizeof(c->tls_key),
+	         "tls.key")) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+syntax_error(const struct pctx *p, const config_t *cf)
+{
+	const char *file = config_error_file(cf);
+
+	return err_set(p->err, ERR_INPUT, "%s:%d: syntax error: %s",
+	    file != NULL ? file : p->name, config_error_line(cf),
+	    config_error_text(cf));
+}
+
+int
+cli_config_parse_string(const char *text, const char *name,
+    const char *data_dir, struct config *out, struct err *err)
+{
+	struct pctx p = { name, err };
+	config_t cf;
+	int rc;
+
+	config_defaults(out);
+	(void)str_copy(out->path, sizeof(out->path), name);
+	config_init(&cf);
+	config_set_options(&cf, 0); /* no int to float or other coercion */
+	if (config_read_string(&cf, text) != CONFIG_TRUE)
+		rc = syntax_error(&p, &cf);
+	else
+		rc = parse_root(&p, &cf, data_dir, out);
+	config_destroy(&cf);
+	return rc;
+}
+
+int
+cli_config_load(const char *data_dir, struct config *out, struct err *err)
+{
+	char abs[PATH_MAX], path[PATH_MAX];
+	struct pctx p = { path, err };
+	config_t cf;
+	int rc;
+
+	config_defaults(out);
+	if (realpath(data_dir, abs) == NULL)
+		return err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_TEMP,
+		    "data dir %s: %s", data_dir, strerror(errno));
+	if (!str_fmt(path, sizeof(path), "%s/%s", abs, CLI_CONFIG_FILE))
+		return err_set(err, ERR_INPUT, "data dir path too long");
+	if (access(path, R_OK) == -1)
+		return err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_TEMP,
+		    "%s: %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (run `despatch init` first)" : "");
+	(void)str_copy(out->path, sizeof(out->path), path);
+	config_init(&cf);
+	config_set_options(&cf, 0);
+	config_set_include_dir(&cf, abs);
+	if (config_read_file(&cf, path) != CONFIG_TRUE)
+		rc = config_error_type(&cf) == CONFIG_ERR_FILE_IO
+		    ? err_set(err, ERR_TEMP, "%s: cannot read", path)
+		    : syntax_error(&p, &cf);
+	else
+		rc = parse_root(&p, &cf, abs, out);
+	config_destroy(&cf);
+	return rc;
+}
+
+/* --- writing ---------------------------------------------------------- */
+
+static int
+render(const struct config *c, unsigned port_offset, struct buf *b)
+{
+	size_t i, k;
+	int rc = 0;
+
+	rc |= buf_printf(b,
+	    "# despatch configuration (libconfig syntax: name = value;).\n"
+	    "# Every setting is checked when `despatch serve` starts and on "
+	    "SIGHUP;\n"
+	    "# an unknown name or a value out of range is an error that "
+	    "names the line.\n"
+	    "# Relative paths are relative to the data dir holding this "
+	    "file.\n\n");
+	rc |= buf_printf(b,
+	    "# Our name in the SMTP greeting and in Received: headers.\n"
+	    "hostname = \"%s\";\n\n",
+	    c->hostname);
+	rc |= buf_printf(b,
+	    "# debug, info, warn or error. Logs go to stderr, one line per "
+	    "event.\n"
+	    "log_level = \"%s\";\n\n",
+	    c->log_level);
+	rc |= buf_printf(b,
+	    "# Each listener: kind, numeric address, port (1-65535). Changes "
+	    "here need\n"
+	    "# a restart; SIGHUP does not rebind.\n"
+	    "listeners = (\n");
+	for (i = 0; i < c->n_listeners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+
+		rc |= buf_printf(b,
+		    "  { kind = \"%s\"; address = \"%s\"; port = %u; }%s\n",
+		    cli_listener_kind_name(l->kind), l->addr, l->port,
+		    i + 1 < c->n_listeners ? "," : "");
+	}
+	rc |= buf_printf(b,
+	    "  # Not yet served by this version (later releases):\n");
+	for (k = 1; k < N_KINDS; k++)
+		rc |= buf_printf(b,
+		    "  # , { kind = \"%s\"; address = \"%s\"; port = %u; }\n",
+		    kinds[k].name,
+		    c->n_listeners > 0 ? c->listeners[0].addr : "0.0.0.0",
+		    kinds[k].std_port + port_offset);
+	rc |= buf_printf(b, ");\n\n");
+	rc |= buf_printf(b,
+	    "# Certificate chain and key (PEM) for STARTTLS. `despatch init` "
+	    "made a\n"
+	    "# self-signed pair; replace the files or point these at your "
+	    "own.\n"
+	    "tls = {\n  cert = \"%s\";\n  key = \"%s\";\n};\n\n",
+	    c->tls_cert, c->tls_key);
+	rc |= buf_printf(b,
+	    "smtp = {\n"
+	    "  # Largest message accepted, advertised in SIZE: bytes, or "
+	    "\"50M\"-style\n"
+	    "  # (K, M, G). Default 50M, at least 1K, at most 1G.\n"
+	    "  max_message_size = %llu;\n"
+	    "  # Recipients per message; more get 452 4.5.3. Default and "
+	    "cap 1000.\n"
+	    "  max_recipients = %u;\n"
+	    "  # Bad commands before the session is closed with 421. "
+	    "Default and cap 10.\n"
+	    "  max_errors = %u;\n"
+	    "  # Idle seconds waiting for a command. Default 300, 10 to "
+	    "3600.\n"
+	    "  timeout_seconds = %u;\n"
+	    "  # true: refuse a message with a bare CR or LF in DATA; false: "
+	    "normalise\n"
+	    "  # it"
+	    " to CRLF. Command lines always reject them. Default false.\n"
+	    "  reject_bare_lf = %s;\n"
+	    "};\n\n",
+	    (unsigned long long)c->smtp_max_message_size,
+	    c->smtp_max_recipients, c->smtp_max_errors, c->smtp_timeout_seconds,
+	    c->smtp_reject_bare_lf ? "true" : "false");
+	rc |= buf_printf(b,
+	    "store = {\n"
+	    "  # Seconds an unreferenced blob is kept before `despatch store "
+	    "gc` may\n"
+	    "  # delete it. Default 86400, 60 to 31622400.\n"
+	    "  gc_grace_seconds = %llu;\n"
+	    "  # Most messages sharing one group commit (one fsync). Default "
+	    "256,\n"
+	    "  # 1 to 4096.\n"
+	    "  commit_batch_max = %u;\n"
+	    "};\n",
+	    (unsigned long long)c->blob_gc_grace_seconds, c->commit_batch_max);
+	return rc != 0 ? ERR_LIMIT : 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+cli_config_write(const struct config *c, unsigned port_offset, const char *path,
+    struct err *err)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	struct buf b;
+	char *slash;
+	int fd = -1, dfd, rc = ERR_TEMP;
+
+	buf_init(&b, 64 * 1024);
+	if (render(c, port_offset, &b) != 0) {
+		buf_clear(&b);
+		return err_set(err, ERR_INTERNAL, "config text too long");
+	}
+	if (!str_fmt(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) ||
+	    !str_copy(dir, sizeof(dir), path)) {
+		buf_clear(&b);
+		return err_set(err, ERR_INPUT, "%s: path too long", path);
+	}
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		(void)str_copy(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		err_set(err, ERR_TEMP, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, b.p, b.len) == -1 || fsync(fd) == -1) {
+		err_set(err, ERR_TEMP, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	/* link(2), unlike rename(2), fails if the name exists: an existing
+	 * config is never replaced, even by a concurrent init. */
+	if (link(tmp, path) == -1) {
+		rc = errno == EEXIST ? ERR_EXISTS : ERR_TEMP;
+		err_set(err, rc, "%s: %s", path,
+		    errno == EEXIST ? "exists already" : strerror(errno));
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd != -1) {
+		(void)fsync(dfd);
+		(void)close(dfd);
+	}
+	rc = 0;
+out:
+	if (fd != -1) {
+		(void)close(fd);
+		(void)unlink(tmp);
+	}
+	buf_clear(&b);
+	return rc;
+}
