@@ -6,16 +6,18 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "smtp/limits.h"
 
 #define CLI_CONFIG_FILE "despatch.conf"
 
-/* Hard caps a config value may lower but never exceed (STYLE.md §8). */
-#define CLI_CONFIG_MESSAGE_SIZE_MIN (1ULL << 10) /* 1 KiB */
-#define CLI_CONFIG_MESSAGE_SIZE_CAP (1ULL << 30) /* 1 GiB */
-#define CLI_CONFIG_RECIPIENTS_CAP   1000         /* RFC 5321 needs >= 100 */
-#define CLI_CONFIG_ERRORS_CAP       10           /* before auth */
+/* Ranges of config values; the caps are those of smtp/limits.h, which a
+ * config value may lower but never exceed (STYLE.md §8). */
+#define CLI_CONFIG_MESSAGE_SIZE_MIN (1ULL << 10)     /* 1 KiB */
+#define CLI_CONFIG_MESSAGE_SIZE_CAP SMTP_MESSAGE_MAX /* 1 GiB */
+#define CLI_CONFIG_RECIPIENTS_CAP   SMTP_RCPT_MAX
+#define CLI_CONFIG_ERRORS_CAP       SMTP_ERRORS_MAX
 #define CLI_CONFIG_TIMEOUT_MIN      10
-#define CLI_CONFIG_TIMEOUT_CAP      3600
+#define CLI_CONFIG_TIMEOUT_CAP      SMTP_TIMEOUT_MAX
 #define CLI_CONFIG_GC_GRACE_MIN     60
 #define CLI_CONFIG_GC_GRACE_CAP     (366ULL * 24 * 3600)
 #define CLI_CONFIG_BATCH_CAP        4096

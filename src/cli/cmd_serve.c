@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* despatch serve: runs the node in the foreground until SIGTERM/SIGINT.
+ * One libuv loop owns the SMTP sessions; the store commits on its own
+ * thread and reports back to this loop. SIGHUP re-reads the config and
+ * applies it only if every value checks out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "lib/banned.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "net/tls.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+
+/* How long sessions in DATA/BDAT get to finish on SIGTERM before 421. */
+#define SERVE_GRACE_MS 10000
+
+static const char usage_text[] =
+    "usage: despatch serve [--data DIR]\n\n"
+    "Runs despatch in the foreground with the listeners of\n"
+    "DIR/despatch.conf, logging one line per event to stderr.\n"
+    "SIGTERM or SIGINT stops it gracefully: listeners close, idle\n"
+    "sessions get 421, sessions sending a message have up to 10 seconds\n"
+    "to finish. A second signal stops at once. SIGHUP re-reads the\n"
+    "config; if it is invalid the running config stays and the log says\n"
+    "why. Only one serve may run per data dir (DIR/serve.lock).\n";
+
+static const struct log_ctx lctx = { "serve", 0 };
+
+struct serve {
+	uv_loop_t loop;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	const char *data;
+	struct config cfg;
+	struct store *st;
+	struct tls_ctx *tls;
+	struct smtp_server *smtp;
+	bool stopping;
+};
+
+static void
+listeners_text(const struct config *c, char *out, size_t size)
+{
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < c->n_listeners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+		bool v6 = strchr(l->addr, ':') != NULL;
+
+		if (!str_fmt(out + o, size - o, "%s%s:%s%s%s:%u", i ? "," : "",
+		        cli_listener_kind_name(l->kind), v6 ? "[" : "", l->addr,
+		        v6 ? "]" : "", l->port))
+			return;
+		o += strlen(out + o);
+	}
+}
+
+static void
+apply_log_level(const struct config *c)
+{
+	int lv = log_level_parse(c->log_level);
+
+	log_set_level(lv < 0 ? LOG_INFO : (enum log_level)lv);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* The SMTP server has no session and no pending commit left. */
+static void
+on_smtp_done(void *ctx)
+{
+	struct serve *s = ctx;
+
+	smtp_server_free(&s->smtp);
+	store_close(&s->st); /* closes its uv handles: the loop can end */
+	tls_ctx_free(&s->tls);
+	uv_close((uv_handle_t *)&s->sig_term, on_closed);
+	uv_close((uv_handle_t *)&s->sig_int, on_closed);
+	uv_close((uv_handle_t *)&s->sig_hup, on_closed);
+	log_info(&lctx, "event=stopped");
+}
+
+static void
+on_stop(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+
+	if (s->stopping) {
+		/* Nothing acknowledged is at risk: a 250 was only sent after
+		 * its commit; an unanswered sender retries. */
+		log_warn(&lctx, "event=stop signal=%d mode=immediate", signum);
+		_exit(CLI_EXIT_FAIL);
+	}
+	s->stopping = true;
+	log_info(&lctx, "event=stop signal=%d grace_ms=%d", signum,
+	    SERVE_GRACE_MS);
+	smtp_server_shutdown(s->smtp, SERVE_GRACE_MS, on_smtp_done, s);
+}
+
+static bool
+listeners_equal(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (i = 0; i < a->n_listeners; i++)
+		if (a->listeners[i].kind != b->listeners[i].kind ||
+		    a->listeners[i].port != b->listeners[i].port ||
+		    strcmp(a->listeners[i].addr, b->listeners[i].addr) != 0)
+			return false;
+	return true;
+}
+
+static void
+on_hup(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+	struct config nc;
+	struct tls_ctx *tls = NULL;
+	struct err err = { 0 };
+	char why[300];
+
+	(void)signum;
+	if (s->stopping)
+		return;
+	if (cli_config_load(s->data, &nc, &err) != 0) {
+		log_error(&lctx,
+		    "event=reload status=refused reason=\"%s\" "
+		    "note=\"running config kept\"",
+		    log_safe(why, sizeof(why), slice_cstr(err.msg)));
+		return;
+	}
+	if (tls_ctx_new(nc.tls_cert, nc.tls_key, &tls, &err) != 0) {
+		log_error(&lctx,
+		    "event=reload status=refused reason=\"%s\" "
+		    "note=\"running config kept\"",
+		    log_safe(why, sizeof(why), slice_cstr(err.msg)));
+		return;
+	}
+	if (!listeners_equal(&s->cfg, &nc))
+		log_warn(&lctx,
+		    "event=reload note=\"listener changes take "
+		    "effect at the next start\"");
+	if (nc.blob_gc_grace_seconds != s->cfg.blob_gc_grace_seconds ||
+	    nc.commit_batch_max != s->cfg.commit_batch_max)
+		log_warn(&lctx,
+		    "event=reload note=\"store settings take "
+		    "effect at the next start\"");
+	apply_log_level(&nc);
+	smtp_server_reload(s->smtp, &nc, tls);
+	/* The server now uses tls; sessions on the old context hold their
+	 * own references to it. */
+	tls_ctx_free(&s->tls);
+	s->tls = tls;
+	s->cfg = nc;
+	log_info(&lctx, "event=reload status=ok config=%s", nc.path);
+}
+
+/* Takes DIR/serve.lock for the life of the process: a second serve on
+ * the same data dir would bind the same ports and run a second commit
+ * thread over the same store. Returns the fd or -1 (message printed). */
+static int
+take_lock(const char *data_dir)
+{
+	char path[PATH_MAX], pid[32];
+	int fd;
+
+	if (!str_fmt(path, sizeof(path), "%s/serve.lock", data_dir)) {
+		cli_error("serve: %s: path too long", data_dir);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		cli_error("serve: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			cli_error("serve: another despatch serve is running on "
+			          "%s (%s is locked)",
+			    data_dir, path);
+		else
+			cli_error("serve: lock %s: %s", path, strerror(errno));
+		(void)close(fd);
+		return -1;
+	}
+	/* For the operator's eyes only; the lock is the flock. */
+	(void)str_fmt(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)!write(fd, pid, strlen(pid));
+	return fd;
+}
+
+static int
+start_signal(struct serve *s, uv_signal_t *h, uv_signal_cb cb, int signum)
+{
+	int r;
+
+	if ((r = uv_signal_init(&s->loop, h)) != 0)
+		return r;
+	h->data = s;
+	return uv_signal_start(h, cb, signum);
+}
+
+static int
+run(struct serve *s)
+{
+	char text[CONFIG_LISTENERS_MAX * 80], store_dir[PATH_MAX];
+	struct store_opts so;
+	struct err err = { 0 };
+	int r;
+
+	(void)str_fmt(store_dir, sizeof(store_dir), "%s/store",
+	    s->cfg.data_dir);
+	so = (struct store_opts){ .dir = store_dir,
+		.loop = &s->loop,
+		.gc_grace_seconds = s->cfg.blob_gc_grace_seconds,
+		.batch_max = s->cfg.commit_batch_max };
+	if (store_open(&so, &s->st, &err) != 0) {
+		cli_error_err(store_dir, &err);
+		return CLI_EXIT_FAIL;
+	}
+	if (tls_ctx_new(s->cfg.tls_cert, s->cfg.tls_key, &s->tls, &err) != 0) {
+		cli_error_err("serve: tls", &err);
+		return CLI_EXIT_FAIL;
+	}
+	if ((r = start_signal(s, &s->sig_term, on_stop, SIGTERM)) != 0 ||
+	    (r = start_signal(s, &s->sig_int, on_stop, SIGINT)) != 0 ||
+	    (r = start_signal(s, &s->sig_hup, on_hup, SIGHUP)) != 0) {
+		cli_error("serve: signals: %s", uv_strerror(r));
+		return CLI_EXIT_FAIL;
+	}
+	if (smtp_server_start(&s->loop, &s->cfg, s->st, s->tls, &s->smtp,
+	        &err) != 0) {
+		cli_error_err("serve", &err);
+		return CLI_EXIT_FAIL;
+	}
+	listeners_text(&s->cfg, text, sizeof(text));
+	log_info(&lctx,
+	    "event=start version=%s pid=%ld data=%s hostname=%s "
+	    "listeners=%s",
+	    CLI_VERSION, (long)getpid(), s->cfg.data_dir, s->cfg.hostname,
+	    text);
+	(void)uv_run(&s->loop, UV_RUN_DEFAULT);
+	return CLI_EXIT_OK;
+}
+
+int
+cli_cmd_serve(int argc, char **argv)
+{
+	static struct serve s; /* large (config paths); one per process */
+	struct cli_opts o;
+	struct err err = { 0 };
+	int first, rc, lock_fd, r;
+
+	if ((rc = cli_opts_parse(argc, argv, &o, NULL, NULL, NULL, &first)))
+		return rc;
+	if (o.help) {
+		(void)fputs(usage_text, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (first != argc) {
+		cli_error("serve: unexpected argument \"%s\"", argv[first]);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli_config_load(o.data, &s.cfg, &err) != 0) {
+		cli_error_err("serve", &err);
+		return CLI_EXIT_FAIL;
+	}
+	s.data = o.data;
+	apply_log_level(&s.cfg);
+	if ((lock_fd = take_lock(s.cfg.data_dir)) == -1)
+		return CLI_EXIT_FAIL;
+	if ((r = uv_loop_init(&s.loop)) != 0) {
+		cli_error("serve: event loop: %s", uv_strerror(r));
+		(void)close(lock_fd);
+		return CLI_EXIT_FAIL;
+	}
+	rc = run(&s);
+	if (rc != CLI_EXIT_OK) {
+		/* A failed start: undo what was made, in reverse. */
+		smtp_server_free(&s.smtp);
+		store_close(&s.st);
+		tls_ctx_free(&s.tls);
+		if (s.sig_term.loop != NULL)
+			uv_close((uv_handle_t *)&s.sig_term, on_closed);
+		if (s.sig_int.loop != NULL)
+			uv_close((uv_handle_t *)&s.sig_int, on_closed);
+		if (s.sig_hup.loop != NULL)
+			uv_close((uv_handle_t *)&s.sig_hup, on_closed);
+		(void)uv_run(&s.loop, UV_RUN_DEFAULT);
+	}
+	if (uv_loop_close(&s.loop) != 0)
+		log_warn(&lctx, "event=exit note=\"handles left open\"");
+	(void)close(lock_fd); /* releases the flock */
+	return rc;
+}
