@@ -194,6 +194,12 @@ struct store_stats {
 	uint64_t unique_parts;	/* distinct blobs */
 	uint64_t physical_bytes; /* blob bytes as stored (compressed) */
 	uint64_t unreferenced_blobs; /* waiting out the GC grace period */
+	/* Appended by the embedded backend (additive): */
+	uint64_t file_blobs;	  /* of unique_parts, those in blobs/ files */
+	uint64_t fsyncs;	  /* since open: blob file and folder fsyncs
+				   * plus one WAL sync per commit batch */
+	uint64_t commit_batches;  /* since open: group-commit transactions */
+	uint64_t commit_messages; /* since open: messages made durable */
 };
 
 int store_stats_get(struct store *st, struct store_stats *out,

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/* SQLite connections of the embedded store: pragmas, the schema and its
+ * migrations, and a per-connection cache of prepared statements. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/str.h"
+#include "store/sqlite/store_int.h"
+
+#include "lib/banned.h"
+
+/* Schema version 1. Layout notes:
+ * - Addresses and domain names are stored lowercased; lookups lowercase
+ *   their input, so plain `=` comparisons suffice.
+ * - blobs.hash is the BLAKE2b-256 content id; blobs.id (rowid) is what
+ *   other tables reference, 8 bytes instead of 32 per reference.
+ * - Inline blob bytes live in blob_inline so that scans of blobs (stats,
+ *   GC, verify) never page through blob contents.
+ * - refcount = messages whose skeleton is the blob + part references to
+ *   it. Triggers keep it right on every delete path (user removal now,
+ *   expunge later); the increments at commit happen through the same
+ *   triggers. A blob reaching 0 gets unreferenced_since for the GC grace.
+ * - Deleting a mailbox's last entry of a message deletes the message
+ *   (trigger entries_gone), which drops its part references (cascade). */
+static const char *const schema_v1 =
+    "CREATE TABLE domains(id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY,"
+    " domain INTEGER NOT NULL REFERENCES domains(id),"
+    " address TEXT NOT NULL UNIQUE, pwhash TEXT NOT NULL);"
+    "CREATE INDEX users_domain ON users(domain);"
+    "CREATE TABLE aliases(address TEXT NOT NULL,"
+    " domain INTEGER NOT NULL REFERENCES domains(id),"
+    " target INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(address, target)) WITHOUT ROWID;"
+    "CREATE INDEX aliases_target ON aliases(target);"
+    "CREATE INDEX aliases_domain ON aliases(domain);"
+    "CREATE TABLE mailboxes(id INTEGER PRIMARY KEY,"
+    " user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, special_use TEXT,"
+    " uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL DEFAULT 1,"
+    " highestmodseq INTEGER NOT NULL DEFAULT 1, UNIQUE(user, name));"
+    "CREATE TABLE blobs(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL, stored_size INTEGER NOT NULL,"
+    " location INTEGER NOT NULL, compression INTEGER NOT NULL,"
+    " refcount INTEGER NOT NULL DEFAULT 0, unreferenced_since INTEGER);"
+    "CREATE INDEX blobs_unreferenced ON blobs(unreferenced_since)"
+    " WHERE refcount = 0;"
+    "CREATE TABLE blob_inline(blob INTEGER PRIMARY KEY"
+    " REFERENCES blobs(id) ON DELETE CASCADE, data BLOB NOT NULL);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, size INTEGER NOT NULL,"
+    " skeleton INTEGER NOT NULL REFERENCES blobs(id),"
+    " internaldate INTEGER NOT NULL, from_hdr TEXT NOT NULL,"
+    " subject TEXT NOT NULL, message_id TEXT NOT NULL);"
+    "CREATE INDEX messages_skeleton ON messages(skeleton);"
+    "CREATE TABLE message_parts("
+    " message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " blob INTEGER NOT NULL REFERENCES blobs(id),"
+    " PRIMARY KEY(message, blob)) WITHOUT ROWID;"
+    "CREATE INDEX message_parts_blob ON message_parts(blob);"
+    "CREATE TABLE entries("
+    " mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL, message INTEGER NOT NULL REFERENCES messages(id),"
+    " flags TEXT NOT NULL DEFAULT '', modseq INTEGER NOT NULL,"
+    " PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+    "CREATE INDEX entries_message ON entries(message);"
+    "CREATE TABLE state(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TRIGGER entries_gone AFTER DELETE ON entries"
+    " WHEN NOT EXISTS (SELECT 1 FROM entries WHERE message = OLD.message)"
+    " BEGIN DELETE FROM messages WHERE id = OLD.message; END;"
+    "CREATE TRIGGER messages_ref AFTER INSERT ON messages BEGIN"
+    " UPDATE blobs SET refcount = refcount + 1, unreferenced_since = NULL"
+    " WHERE id = NEW.skeleton; END;"
+    "CREATE TRIGGER messages_unref AFTER DELETE ON messages BEGIN"
+    " UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
+    " CASE WHEN refcount = 1 THEN CAST(strftime('%s', 'now') AS INTEGER)"
+    " ELSE unreferenced_since END WHERE id = OLD.skeleton; END;"
+    "CREATE TRIGGER parts_ref AFTER INSERT ON message_parts BEGIN"
+    " UPDATE blobs SET refcount = refcount + 1, unreferenced_since = NULL"
+    " WHERE id = NEW.blob; END;"
+    "CREATE TRIGGER parts_unref AFTER DELETE ON message_parts BEGIN"
+    " UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
+    " CASE WHEN refcount = 1 THEN CAST(strftime('%s', 'now') AS INTEGER)"
+    " ELSE unreferenced_since END WHERE id = OLD.blob; END;";
+
+/* Migrations: migrations[v] takes the schema from version v to v + 1.
+ * Append only; a released entry never changes. */
+static const char *const migrations[] = {
+	NULL, /* 0 -> 1 is schema_v1 itself */
+};
+#define SCHEMA_VERSION 1
+
+static const char *const sql_text[SQL_COUNT] = {
+	[SQL_BLOB_LOOKUP] = "SELECT id, size, stored_size, location,"
+	                    " compression FROM blobs WHERE hash = ?1",
+	[SQL_BLOB_INLINE_GET] = "SELECT data FROM blob_inline WHERE blob = ?1",
+	[SQL_BLOB_INSERT] = "INSERT INTO blobs(hash, size, stored_size,"
+	                    " location, compression, refcount,"
+	                    " unreferenced_since) VALUES(?1, ?2, ?3, ?4, ?5, 0,"
+	                    " CAST(strftime('%s', 'now') AS INTEGER))"
+	                    " ON CONFLICT(hash) DO NOTHING",
+	[SQL_BLOB_INLINE_INSERT] = "INSERT INTO blob_inline(blob, data)"
+	                           " VALUES(?1, ?2)",
+	[SQL_BLOB_ROWID] = "SELECT id FROM blobs WHERE hash = ?1",
+	[SQL_MSG_INSERT] = "INSERT INTO messages(size, skeleton, internaldate,"
+	                   " from_hdr, subject, message_id)"
+	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[SQL_PART_INSERT] = "INSERT OR IGNORE INTO message_parts(message, blob)"
+	                    " VALUES(?1, ?2)",
+	[SQL_MAILBOX_FIND] = "SELECT id FROM mailboxes WHERE user = ?1"
+	                     " AND name = ?2",
+	[SQL_MAILBOX_NEXT_UID] = "UPDATE mailboxes SET uidnext = uidnext + 1,"
+	                         " highestmodseq = highestmodseq + 1"
+	                         " WHERE id = ?1 AND uidnext < 4294967295"
+	                         " RETURNING uidnext - 1, highestmodseq",
+	[SQL_ENTRY_INSERT] = "INSERT INTO entries(mailbox, uid, message, flags,"
+	                     " modseq) VALUES(?1, ?2, ?3, '', ?4)",
+};
+
+int
+db_fail(struct dbconn *c, int rc, const char *what, struct err *err)
+{
+	int prim = rc & 0xff;
+
+	return err_set(err, prim == SQLITE_FULL ? ERR_FULL : ERR_TEMP,
+	    "sqlite %s: %s (%d)", what,
+	    c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), rc);
+}
+
+int
+db_exec(struct dbconn *c, const char *sql, struct err *err)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_fail(c, rc, sql, err);
+	return 0;
+}
+
+int
+db_int(struct dbconn *c, const char *sql, int64_t *out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(c, rc, sql, err);
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(c, rc, sql, err);
+	return 0;
+}
+
+sqlite3_stmt *
+db_stmt(struct dbconn *c, enum sql_id id, struct err *err)
+{
+	sqlite3_stmt *s = c->stmts[id];
+	int rc;
+
+	if (s == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sql_text[id], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s, NULL);
+		if (rc != SQLITE_OK) {
+			(void)db_fail(c, rc, "prepare", err);
+			return NULL;
+		}
+		c->stmts[id] = s;
+	}
+	(void)sqlite3_reset(s);
+	(void)sqlite3_clear_bindings(s);
+	return s;
+}
+
+int
+db_open(struct dbconn *c, const char *path, struct err *err)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = sqlite3_open_v2(path, &c->db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		(void)db_fail(c, rc, "open", err);
+		db_close(c);
+		return err->code;
+	}
+	/* busy_timeout first: the journal_mode switch itself may wait for
+	 * another process. 10 s covers a CLI command racing serve's commit
+	 * batches and a GC pass; past it the caller gets ERR_TEMP. */
+	(void)sqlite3_busy_timeout(c->db, 10000);
+	/* synchronous=FULL: in WAL mode this syncs the WAL at every commit,
+	 * which is what makes a 250 a promise (DESIGN.md). */
+	if (db_exec(c, "PRAGMA journal_mode=WAL", err) != 0 ||
+	    db_exec(c, "PRAGMA synchronous=FULL", err) != 0 ||
+	    db_exec(c, "PRAGMA foreign_keys=ON", err) != 0) {
+		db_close(c);
+		return err->code;
+	}
+	return 0;
+}
+
+void
+db_close(struct dbconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < SQL_COUNT; i++)
+		if (c->stmts[i] != NULL)
+			sqlite3_finalize(c->stmts[i]);
+	if (c->db != NULL)
+		(void)sqlite3_close(c->db);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+db_migrate(struct dbconn *c, struct err *err)
+{
+	int64_t v = 0, have_table = 0;
+	char sql[128];
+
+	if (db_exec(c, "BEGIN IMMEDIATE", err) != 0)
+		return err->code;
+	if (db_int(c,
+	        "SELECT count(*) FROM sqlite_master WHERE name ="
+	        " 'schema_version'",
+	        &have_table, err) != 0)
+		goto fail;
+	if (have_table == 0) {
+		if (db_exec(c,
+		        "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+		        "INSERT INTO schema_version VALUES(0)",
+		        err) != 0)
+			goto fail;
+	}
+	if (db_int(c, "SELECT version FROM schema_version", &v, err) != 0)
+		goto fail;
+	if (v > SCHEMA_VERSION) {
+		err_set(err, ERR_INTERNAL,
+		    "store schema version %lld is newer than this build (%d)",
+		    (long long)v, SCHEMA_VERSION);
+		goto fail;
+	}
+	if (v == 0 && db_exec(c, schema_v1, err) != 0)
+		goto fail;
+	for (v = v == 0 ? 1 : v; v < SCHEMA_VERSION; v++)
+		if (db_exec(c, migrations[v], err) != 0)
+			goto fail;
+	(void)str_fmt(sql, sizeof(sql),
+	    "UPDATE schema_version SET version = %d", SCHEMA_VERSION);
+	if (db_exec(c, sql, err) != 0 || db_exec(c, "COMMIT", err) != 0)
+		goto fail;
+	return 0;
+fail:
+	(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return err->code;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/* Store-layer internals of the embedded backend (SQLite metadata + local
+ * blob files): the struct store itself, the message being written, the
+ * blob stage, and the helpers shared by store.c, the commit thread and the
+ * ingest glue. Nothing outside src/store includes this. */
+#ifndef DESPATCH_STORE_SQLITE_STORE_INT_H
+#define DESPATCH_STORE_SQLITE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "store/blob.h"
+#include "store/store.h"
+
+/* Blob placement thresholds. A blob whose content fits in
+ * BLOB_MEM_MAX bytes is held in memory by its writer and, if the stage's
+ * memory budget allows, stored inline in SQLite: SQLite's own measurements
+ * (sqlite.org/intern-v-extern-blob.html) show small blobs read faster from
+ * the database than from separate files, and above all an inline blob
+ * costs no file fsync, no rename and no directory fsync at commit; it
+ * rides in the batch's single WAL sync. 128 KiB keeps typical text and
+ * HTML parts and small attachments inline while bounding a writer's
+ * memory; a 5 KB message is then one WAL append. Larger content spills to
+ * a temporary file as it streams (memory stays bounded) and becomes a file
+ * under blobs/xx/yy/<hex>, zstd-streamed. */
+#define BLOB_MEM_MAX (128u * 1024u)
+/* In-memory staged bytes one message may hold before further small blobs
+ * are staged as files instead: a message of 10 000 small parts must not
+ * pin 1.2 GiB until commit. */
+#define BLOB_STAGE_MEM_MAX (2u * 1024u * 1024u)
+/* zstd level 3 (zstd's default): ~300 MB/s per core to compress, good
+ * ratio on text; incompressible input costs only block headers. */
+#define BLOB_ZSTD_LEVEL 3
+
+enum blob_location { BLOB_LOC_INLINE = 0, BLOB_LOC_FILE = 1 };
+enum blob_compression { BLOB_COMP_NONE = 0, BLOB_COMP_ZSTD = 1 };
+
+/* The lazily prepared statements of one connection (see db.c). */
+enum sql_id {
+	SQL_BLOB_LOOKUP,
+	SQL_BLOB_INLINE_GET,
+	SQL_BLOB_INSERT,
+	SQL_BLOB_INLINE_INSERT,
+	SQL_BLOB_ROWID,
+	SQL_MSG_INSERT,
+	SQL_PART_INSERT,
+	SQL_MAILBOX_FIND,
+	SQL_MAILBOX_NEXT_UID,
+	SQL_ENTRY_INSERT,
+	SQL_COUNT
+};
+
+struct dbconn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[SQL_COUNT];
+};
+
+struct commit_job;
+
+struct store {
+	char *dir;
+	int dirfd, blobs_fd, tmp_fd;
+	int lock_fd;      /* store.lock: LOCK_SH while open */
+	int gc_lock_fd;   /* gc.lock: commit thread's shared lock */
+	struct dbconn rd; /* the owner thread: reads, admin, lookups */
+	struct dbconn wr; /* the commit path: the one write connection */
+	uv_loop_t *loop;
+	uv_async_t *async; /* freed in its close callback */
+	uint64_t gc_grace;
+	unsigned batch_max;
+	struct log_ctx log;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct commit_job *queue_head, *queue_tail; /* under mu */
+	struct commit_job *done_head, *done_tail;   /* under mu */
+	bool stopping;                              /* under mu */
+	size_t pending; /* owner thread: commits whose cb has not run */
+	time_t last_gc; /* commit thread */
+
+	_Atomic uint64_t n_fsyncs, n_batches, n_committed, tmp_seq;
+};
+
+/* The message being written: its stage and, once finished, what the
+ * commit needs. `release` (set by the ingest glue) frees what the glue
+ * hung on `glue`. */
+struct store_msg {
+	struct store *st;
+	struct blob_stage *stage;
+	void *glue;
+	void (*release)(struct store_msg *m);
+	bool finished, failed;
+	uint64_t size;
+	struct blob_id skeleton;
+	struct blob_id *parts; /* owned, n_parts */
+	size_t n_parts;
+	char from[256], subject[256], message_id[256];
+};
+
+/* --- blob stage (blob.c) --- */
+
+/* A stage for one message's new blobs. Never fails (aborts on OOM). */
+struct blob_stage *blob_stage_new(struct store *st);
+/* Frees the stage and unlinks its temporary files that were not
+ * committed. Accepts NULL; sets *sp = NULL. */
+void blob_stage_free(struct blob_stage **sp);
+
+/* One blob the stage references, for the commit. */
+struct staged_blob {
+	struct blob_id id;
+	uint64_t size;        /* content bytes */
+	uint64_t stored_size; /* bytes as stored */
+	int compression;      /* enum blob_compression */
+	bool is_new;          /* false: a blob the store held at writer end */
+	bool in_file;         /* new: staged as tmp/<tmpname> */
+	bool renamed;         /* commit moved it to blobs/ */
+	unsigned char *data;  /* new, !in_file: stored bytes */
+	char tmpname[64];
+};
+/* The stage's blobs, for the commit thread (which owns the stage then). */
+struct staged_blob *blob_stage_blobs(struct blob_stage *stage, size_t *n_out);
+/* Looks id up in the stage; NULL if absent. */
+struct staged_blob *blob_stage_find(struct blob_stage *stage,
+    const struct blob_id *id);
+
+/* "xx/yy/<hex>" relative to blobs/. */
+void blob_rel_path(const struct blob_id *id, char out[BLOB_HEX_LEN + 8]);
+
+/* --- db.c --- */
+
+/* Opens a connection with the store's pragmas (WAL, synchronous=FULL,
+ * busy_timeout, foreign_keys). ERR_TEMP. */
+int db_open(struct dbconn *c, const char *path, struct err *err);
+void db_close(struct dbconn *c);
+/* Creates or migrates the schema to the current version. */
+int db_migrate(struct dbconn *c, struct err *err);
+/* The cached statement (reset, bindings cleared); NULL with err set. */
+sqlite3_stmt *db_stmt(struct dbconn *c, enum sql_id id, struct err *err);
+/* Runs SQL without results. */
+int db_exec(struct dbconn *c, const char *sql, struct err *err);
+/* Maps an SQLite result to ERR_FULL (SQLITE_FULL) or ERR_TEMP and sets
+ * err with what and the connection's message. */
+int db_fail(struct dbconn *c, int rc, const char *what, struct err *err);
+/* One statement's single integer result (0 if no row). */
+int db_int(struct dbconn *c, const char *sql, int64_t *out, struct err *err);
+
+/* --- commit.c --- */
+
+/* A message without the ingest glue: a stage and nothing else. Tests and
+ * the glue fill skeleton/parts/size and set finished. */
+struct store_msg *store_msg_alloc(struct store *st);
+/* Frees m, its stage (staged files go) and what the glue hung on it. */
+void store_msg_destroy(struct store_msg *m);
+/* Starts the commit thread and the async handle (loop stores). */
+int commit_start(struct store *st, struct err *err);
+/* Drains the queue, runs the remaining callbacks, stops the thread. */
+void commit_stop(struct store *st);
+
+/* --- store.c --- */
+
+/* Deletes unreferenced blobs older than grace relative to now, on the
+ * given connection. */
+int store_gc_conn(struct store *st, struct dbconn *c, uint64_t grace,
+    int64_t now, uint64_t *removed_out, struct err *err);
+/* Maps errno to ERR_FULL (ENOSPC, EDQUOT) or ERR_TEMP. */
+int errno_code(int e);
+
+/* --- meta.c --- */
+
+/* The skeleton id of one entry (store_reader_open). ERR_NOTFOUND. */
+int store_entry_skeleton(struct store *st, int64_t user, const char *mailbox,
+    uint32_t uid, struct blob_id *out, struct err *err);
+
+/* --- verify.c --- */
+
+/* The blob half of store_verify: re-hash every blob, file existence,
+ * sizes, refcounts against references. Adds to *problems. */
+int store_verify_blobs(struct store *st,
+    void (*cb)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
+    struct err *err);
+
+#endif
