@@ -82,17 +82,18 @@ user_id(struct store *st, const char *address, int64_t *id_out)
 }
 
 static int
-cat(struct store *st, int64_t uid_user, const char *mailbox, uint32_t uid)
+cat(struct store *st, const char *user, int64_t uid_user, const char *mailbox,
+    uint32_t uid)
 {
 	static char chunk[64 * 1024];
 	struct store_reader *r = NULL;
 	struct err err = { 0 };
-	char what[300];
+	char what[600];
 	size_t got;
 	int rc;
 
-	(void)snprintf(what, sizeof(what), "mail cat %s %" PRIu32, mailbox,
-	    uid);
+	(void)snprintf(what, sizeof(what), "mail cat %s %s %" PRIu32, user,
+	    mailbox, uid);
 	if ((rc = store_reader_open(st, uid_user, mailbox, uid, &r, &err))) {
 		if (rc == ERR_NOTFOUND)
 			cli_error("%s: no such message", what);
@@ -159,7 +160,7 @@ cli_cmd_mail(int argc, char **argv)
 	if ((rc = user_id(st, argv[first + 1], &id)) != CLI_EXIT_OK)
 		goto out;
 	if (strcmp(verb, "cat") == 0) {
-		rc = cat(st, id, mailbox, (uint32_t)uid);
+		rc = cat(st, argv[first + 1], id, mailbox, (uint32_t)uid);
 		goto out;
 	}
 	(void)printf("%-6s %-20s %10s  %s  %s\n", "UID", "DATE", "SIZE", "FROM",
