@@ -206,6 +206,8 @@ static const struct bad_case bad[] = {
 	{ LISTEN "smtp = { max_errors = 11; };\n", "over the cap of 10" },
 	{ LISTEN "smtp = { timeout_seconds = 5; };\n",
 	    "below the minimum of 10" },
+	{ LISTEN "smtp = { timeout_seconds = 301; };\n",
+	    "smtp.timeout_seconds: 301 is over the cap of 300" },
 	{ LISTEN "smtp = { reject_bare_lf = 1; };\n",
 	    "must be true or false, not an integer" },
 	{ LISTEN "smtp = { max_recipients = 1.5; };\n",
