@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "lib/mem.h"
 #include "lib/str.h"
 #include "store/sqlite/store_int.h"
@@ -311,6 +313,7 @@ store_close(struct store **sp)
 		(void)state_set(st, "clean", 1, &e);
 	db_close(&st->wr);
 	db_close(&st->rd);
+	ZSTD_freeCCtx(st->cctx);
 	(void)close(st->lock_fd);
 	(void)close(st->gc_lock_fd);
 	(void)close(st->tmp_fd);

@@ -34,7 +34,7 @@ struct blob_writer {
 	struct blob_stage *stage;
 	uint64_t size;
 	unsigned char *mem; /* the first BLOB_MEM_MAX bytes */
-	size_t mem_len;
+	size_t mem_len, mem_cap;
 	int fd; /* after the spill: tmp/<tmpname>, zstd stream */
 	char tmpname[64];
 	ZSTD_CCtx *cctx;
@@ -284,8 +284,18 @@ blob_writer_write(struct blob_writer *w, const void *p, size_t n,
 	if (w->fd == -1) {
 		room = BLOB_MEM_MAX - w->mem_len;
 		if (n <= room) {
-			if (w->mem == NULL)
-				w->mem = xmalloc(BLOB_MEM_MAX);
+			/* Grow by doubling: most blobs are a few KiB, and a
+			 * thousand sessions should not each pin the max. */
+			if (w->mem_len + n > w->mem_cap) {
+				size_t cap = w->mem_cap ? w->mem_cap : 4096;
+
+				while (cap < w->mem_len + n)
+					cap *= 2;
+				if (cap > BLOB_MEM_MAX)
+					cap = BLOB_MEM_MAX;
+				w->mem = xrealloc(w->mem, cap);
+				w->mem_cap = cap;
+			}
 			memcpy(w->mem + w->mem_len, p, n);
 			w->mem_len += n;
 			return 0;
@@ -335,12 +345,20 @@ store_has(struct store *st, const struct blob_id *id, bool *has_out,
 
 /* A small blob kept in memory: compress it if that saves space. */
 static void
-stage_mem(struct staged_blob *b, unsigned char *mem, size_t len)
+stage_mem(struct store *st, struct staged_blob *b, unsigned char *mem,
+    size_t len)
 {
-	size_t bound = ZSTD_compressBound(len), z;
+	size_t bound = ZSTD_compressBound(len), z = len;
 	unsigned char *out = xmalloc(bound > 0 ? bound : 1);
 
-	z = ZSTD_compress(out, bound, mem, len, BLOB_ZSTD_LEVEL);
+	/* One context per store, reused: ZSTD_compress would allocate and
+	 * initialise a fresh one (hundreds of KiB) for every part. Below
+	 * 64 bytes a zstd frame's own overhead leaves nothing to gain. */
+	if (st->cctx == NULL && (st->cctx = ZSTD_createCCtx()) == NULL)
+		abort();
+	if (len >= 64)
+		z = ZSTD_compressCCtx(st->cctx, out, bound, mem, len,
+		    BLOB_ZSTD_LEVEL);
 	if (!ZSTD_isError(z) && z < len) {
 		b->data = xrealloc(out, z > 0 ? z : 1);
 		b->stored_size = z;
@@ -402,7 +420,7 @@ blob_writer_end(struct blob_writer **wp, struct blob_id *id_out,
 	b->size = w->size;
 	b->is_new = true;
 	if (w->fd == -1) {
-		stage_mem(b, w->mem, w->mem_len);
+		stage_mem(s->st, b, w->mem, w->mem_len);
 		w->mem = NULL;
 		s->mem_used += b->stored_size;
 	} else {

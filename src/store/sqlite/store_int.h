@@ -77,6 +77,7 @@ struct store {
 	uint64_t gc_grace;
 	unsigned batch_max;
 	struct log_ctx log;
+	struct ZSTD_CCtx_s *cctx; /* owner thread: small-blob compression */
 
 	pthread_t thread;
 	bool thread_started;
