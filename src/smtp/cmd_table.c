@@ -37,8 +37,8 @@ cmd_helo_common(struct smtp_session *s, struct slice args, bool esmtp)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)args.p[i];
 
-		s->helo[i] = (c > 32 && c < 127 && c != '(' && c != ')' &&
-				 c != ';')
+		s->helo[i] =
+		    (c > 32 && c < 127 && c != '(' && c != ')' && c != ';')
 		    ? (char)c
 		    : '?';
 	}
@@ -190,7 +190,7 @@ cmd_rcpt(struct smtp_session *s, struct slice args)
 		addr = slice_cstr(pm);
 	}
 	if (store_addr_resolve(s->srv->st, addr, &st, ids, STORE_TARGETS_MAX,
-		&n, &err) != 0) {
+	        &n, &err) != 0) {
 		log_warn(&s->log, "event=error cmd=RCPT err=\"%s\"", err.msg);
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
 		return;
@@ -199,14 +199,16 @@ cmd_rcpt(struct smtp_session *s, struct slice args)
 	case STORE_ADDR_LOCAL:
 		break;
 	case STORE_ADDR_UNKNOWN_USER:
-		log_info(&s->log, "event=reject cmd=RCPT reason=unknown-user "
-				  "rcpt=\"%s\"",
+		log_info(&s->log,
+		    "event=reject cmd=RCPT reason=unknown-user "
+		    "rcpt=\"%s\"",
 		    SAFE(safe, addr));
 		smtp_reply_error(s, "550 5.1.1 No such user here");
 		return;
 	case STORE_ADDR_FOREIGN:
 	default:
-		log_info(&s->log, "event=reject cmd=RCPT reason=relay rcpt=\"%s\"",
+		log_info(&s->log,
+		    "event=reject cmd=RCPT reason=relay rcpt=\"%s\"",
 		    SAFE(safe, addr));
 		smtp_reply_error(s, "554 5.7.1 Relay access denied");
 		return;
@@ -265,11 +267,12 @@ cmd_bdat(struct smtp_session *s, struct slice args)
 		smtp_close_421(s, "4.7.0 Cannot resynchronise");
 		return;
 	}
-	if (size > s->max_size || (s->bdat_used &&
-				      s->body_size + size > s->max_size)) {
+	if (size > s->max_size ||
+	    (s->bdat_used && s->body_size + size > s->max_size)) {
 		/* Swallowing gigabytes to stay in sync is not worth it. */
-		log_info(&s->log, "event=reject cmd=BDAT reason=size "
-				  "size=%llu",
+		log_info(&s->log,
+		    "event=reject cmd=BDAT reason=size "
+		    "size=%llu",
 		    (unsigned long long)size);
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		smtp_close_421(s, "4.3.4 Message too big");
@@ -332,8 +335,9 @@ cmd_vrfy(struct smtp_session *s, struct slice args)
 		return;
 	}
 	/* RFC 5321 §3.5.3: no user enumeration. */
-	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
-		      "and attempt delivery");
+	smtp_reply(s,
+	    "252 2.5.2 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
 }
 
 static void
@@ -358,7 +362,7 @@ cmd_starttls(struct smtp_session *s, struct slice args)
 }
 
 #define IDLE (SMTP_STATE_GREETED | SMTP_STATE_READY)
-#define TXN (SMTP_STATE_MAIL | SMTP_STATE_RCPT)
+#define TXN  (SMTP_STATE_MAIL | SMTP_STATE_RCPT)
 
 static const struct smtp_cmd commands[] = {
 	{ "EHLO", IDLE | TXN | SMTP_STATE_CHUNKING, cmd_ehlo },
@@ -387,7 +391,8 @@ smtp_dispatch(struct smtp_session *s, struct slice line)
 		if (slice_eq_ci(verb, slice_cstr(commands[i].verb)))
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0])) {
-		log_info(&s->log, "event=reject reason=unknown-command verb=\"%s\"",
+		log_info(&s->log,
+		    "event=reject reason=unknown-command verb=\"%s\"",
 		    SAFE(safe, verb));
 		smtp_reply_error(s, "500 5.5.1 Command unrecognized");
 		return;
@@ -396,7 +401,8 @@ smtp_dispatch(struct smtp_session *s, struct slice line)
 		if (s->state == SMTP_STATE_GREETED)
 			smtp_reply_error(s, "503 5.5.1 Send EHLO first");
 		else
-			smtp_reply_error(s, "503 5.5.1 Bad sequence of commands");
+			smtp_reply_error(s,
+			    "503 5.5.1 Bad sequence of commands");
 		return;
 	}
 	commands[i].handler(s, args);

@@ -101,12 +101,12 @@ smtp_ingest_begin(struct smtp_session *s, bool dot_mode)
 		with = s->tls_on ? "SMTPS" : "SMTP";
 	/* RFC 5321 §4.4: Return-Path first, then our Received: stamp. */
 	if (!str_fmt(hdr, sizeof(hdr),
-		"Return-Path: <%s>\r\n"
-		"Received: from %s ([%s%s])\r\n"
-		"\tby %s (despatch) with %s id %s;\r\n"
-		"\t%s\r\n",
-		s->sender, s->helo, ip6 ? "IPv6:" : "", s->peer, s->hostname,
-		with, s->msgid, date)) {
+	        "Return-Path: <%s>\r\n"
+	        "Received: from %s ([%s%s])\r\n"
+	        "\tby %s (despatch) with %s id %s;\r\n"
+	        "\t%s\r\n",
+	        s->sender, s->helo, ip6 ? "IPv6:" : "", s->peer, s->hostname,
+	        with, s->msgid, date)) {
 		store_msg_free(&s->msg);
 		return ERR_INTERNAL;
 	}
@@ -162,14 +162,16 @@ commit_done(void *ctx, const struct store_commit_result *res)
 		log_info(&s->log,
 		    "event=accepted id=%s from=\"%s\" rcpts=%zu users=%zu "
 		    "size=%llu message=%lld",
-		    s->msgid, log_safe(safe, sizeof(safe), slice_cstr(s->sender)),
+		    s->msgid,
+		    log_safe(safe, sizeof(safe), slice_cstr(s->sender)),
 		    s->n_rcpt, s->n_users, (unsigned long long)s->body_size,
 		    (long long)res->message_id);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->msgid);
 	} else {
 		log_warn(&s->log, "event=commit-failed id=%s err=%s msg=\"%s\"",
 		    s->msgid, err_name(res->status), res->err.msg);
-		smtp_reply(s, "%s", smtp_txn_error_text(store_code(res->status)));
+		smtp_reply(s, "%s",
+		    smtp_txn_error_text(store_code(res->status)));
 	}
 	after_transaction(s);
 	if (s->conn == NULL) {
@@ -206,7 +208,7 @@ finish_message(struct smtp_session *s)
 	if (s->conn != NULL)
 		net_conn_pause(s->conn);
 	if (store_msg_commit(&s->msg, s->deliveries, s->n_users, commit_done,
-		s) != 0) {
+	        s) != 0) {
 		xfree(&s->deliveries);
 		s->state = SMTP_STATE_READY;
 		log_error(&s->log, "event=error op=commit err=refused");

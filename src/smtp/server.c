@@ -80,9 +80,8 @@ listener_closed(void *ctx)
 }
 
 int
-smtp_server_start(uv_loop_t *loop, const struct config *cfg,
-    struct store *st, struct tls_ctx *tls, struct smtp_server **out,
-    struct err *err)
+smtp_server_start(uv_loop_t *loop, const struct config *cfg, struct store *st,
+    struct tls_ctx *tls, struct smtp_server **out, struct err *err)
 {
 	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
 	const struct listener_config *lc;
@@ -134,10 +133,11 @@ smtp_server_reload(struct smtp_server *srv, const struct config *cfg,
 		same = next.listeners[i].kind == srv->cfg.listeners[i].kind &&
 		    next.listeners[i].port == srv->cfg.listeners[i].port &&
 		    strcmp(next.listeners[i].addr,
-			srv->cfg.listeners[i].addr) == 0;
+		        srv->cfg.listeners[i].addr) == 0;
 	if (!same) {
-		log_warn(&server_log, "event=reload note=\"listener changes "
-				      "need a restart\"");
+		log_warn(&server_log,
+		    "event=reload note=\"listener changes "
+		    "need a restart\"");
 		/* Keep the listeners we actually have. */
 		memcpy(next.listeners, srv->cfg.listeners,
 		    sizeof(next.listeners));

@@ -84,8 +84,7 @@ smtp_close_421(struct smtp_session *s, const char *code_text)
 {
 	if (s->closing)
 		return;
-	smtp_reply(s, "421 %s, %s closing connection", code_text,
-	    s->hostname);
+	smtp_reply(s, "421 %s, %s closing connection", code_text, s->hostname);
 	smtp_flush(s);
 	s->closing = true;
 	if (s->conn != NULL)
@@ -262,8 +261,9 @@ smtp_session_shutdown(struct smtp_session *s, bool force)
 {
 	if (s->conn == NULL || s->closing)
 		return;
-	if (!force && (s->state & (SMTP_STATE_DATA | SMTP_STATE_CHUNKING |
-				      SMTP_STATE_COMMIT))) {
+	if (!force &&
+	    (s->state &
+	        (SMTP_STATE_DATA | SMTP_STATE_CHUNKING | SMTP_STATE_COMMIT))) {
 		s->shutdown_pending = true; /* after this transaction */
 		return;
 	}

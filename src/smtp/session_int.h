@@ -45,8 +45,8 @@ enum smtp_input {
 /* Why a transaction failed, decided while its bytes keep being
  * swallowed; the reply goes out at the end of data. Negative ERR_* codes
  * (ERR_LIMIT: too big, ERR_TEMP, ERR_FULL) or these. */
-#define SMTP_TXN_LOOP (-100)	 /* 554 5.4.6 */
-#define SMTP_TXN_BARE (-101)	 /* 550 5.6.0, smtp_reject_bare_lf */
+#define SMTP_TXN_LOOP     (-100) /* 554 5.4.6 */
+#define SMTP_TXN_BARE     (-101) /* 550 5.6.0, smtp_reject_bare_lf */
 #define SMTP_TXN_SEQUENCE (-102) /* 503 5.5.1, BDAT out of sequence */
 
 struct smtp_session;
