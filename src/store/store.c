@@ -163,28 +163,45 @@ state_set(struct store *st, const char *key, int64_t v, struct err *err)
 	return db_exec(&st->rd, sql, err);
 }
 
-/* Runs with store.lock held exclusively. The orphan scan walks every blob
- * folder, so it runs only if the last process did not close cleanly. */
+/* Runs with store.lock held exclusively, so no other process has the
+ * store open. The orphan scan walks every blob folder, so it runs only if
+ * some process did not close cleanly: each open adds one to state.opens
+ * and each close takes one away, so a crashed process leaves it above 0.
+ * (A crashed commit may have renamed blob files whose batch never
+ * committed; nothing else leaves files without rows.) */
 static int
 recover(struct store *st, struct err *err)
 {
-	int64_t clean = 0;
+	int64_t opens = 0;
 	size_t tmp, orphans = 0;
 
 	tmp = recover_tmp(st);
 	if (db_int(&st->rd,
 	        "SELECT coalesce((SELECT value FROM state"
-	        " WHERE key = 'clean'), 1)",
-	        &clean, err) != 0)
+	        " WHERE key = 'opens'), 0)",
+	        &opens, err) != 0)
 		return err->code;
-	if (clean != 1)
+	if (opens != 0)
 		orphans = recover_orphans(st);
-	if (tmp > 0 || orphans > 0 || clean != 1)
+	if (tmp > 0 || orphans > 0 || opens != 0)
 		log_info(&st->log,
 		    "event=recovery tmp_removed=%zu orphans_removed=%zu "
 		    "clean_shutdown=%s",
-		    tmp, orphans, clean == 1 ? "yes" : "no");
-	return state_set(st, "clean", 0, err);
+		    tmp, orphans, opens == 0 ? "yes" : "no");
+	return state_set(st, "opens", 0, err);
+}
+
+/* Counts this handle in (+1) or out (-1) of state.opens. */
+static int
+count_open(struct store *st, int delta, struct err *err)
+{
+	char sql[160];
+
+	(void)str_fmt(sql, sizeof(sql),
+	    "INSERT INTO state(key, value) VALUES('opens', %d)"
+	    " ON CONFLICT(key) DO UPDATE SET value = value + %d",
+	    delta, delta);
+	return db_exec(&st->rd, sql, err);
 }
 
 static int
@@ -243,6 +260,7 @@ store_open(const struct store_opts *opts, struct store **out, struct err *err)
 	struct store *st;
 	char path[4096];
 	bool exclusive;
+	struct err e;
 
 	if (opts == NULL || opts->dir == NULL)
 		return err_set(err, ERR_INTERNAL, "store_open: no folder");
@@ -275,8 +293,12 @@ store_open(const struct store_opts *opts, struct store **out, struct err *err)
 		err_set(err, ERR_TEMP, "flock store.lock: %s", strerror(errno));
 		goto fail;
 	}
-	if (commit_start(st, err) != 0)
+	if (count_open(st, 1, err) != 0)
 		goto fail;
+	if (commit_start(st, err) != 0) {
+		(void)count_open(st, -1, &e);
+		goto fail;
+	}
 	*out = st;
 	return 0;
 fail:
@@ -307,10 +329,9 @@ store_close(struct store **sp)
 	if (st == NULL)
 		return;
 	commit_stop(st);
-	/* The last one out records a clean shutdown: nothing was between
-	 * rename and commit, so the next open may skip the orphan scan. */
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		(void)state_set(st, "clean", 1, &e);
+	/* Nothing of ours is between rename and commit any more. */
+	if (count_open(st, -1, &e) != 0)
+		log_warn(&st->log, "event=close msg=\"%s\"", e.msg);
 	db_close(&st->wr);
 	db_close(&st->rd);
 	ZSTD_freeCCtx(st->cctx);

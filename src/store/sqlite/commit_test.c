@@ -355,7 +355,7 @@ set_unclean(struct fx *f)
 	(void)str_fmt(path, sizeof(path), "%s/meta.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
-	                     "UPDATE state SET value = 0 WHERE key = 'clean'",
+	                     "UPDATE state SET value = 1 WHERE key = 'opens'",
 	                     NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
