@@ -37,7 +37,7 @@ problem(void (*cb)(void *, const char *), void *ctx, uint64_t *n,
 static int
 rehash(struct store *st, const struct blob_id *id, struct err *e)
 {
-	static unsigned char buf[4096]; /* verify is single-threaded */
+	unsigned char buf[4096];
 	struct blob_reader *r;
 	size_t got;
 	int rc;
