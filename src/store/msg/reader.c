@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/* Reassembly (store/ingest.h msg_reader_*) and reference listing
+ * (msg_skeleton_refs) over the skeleton format of skeleton.h. Both stream:
+ * the skeleton and each part are read through small fixed buffers, and
+ * decoded parts are re-encoded on the fly. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/codec.h"
+#include "lib/mem.h"
+#include "store/ingest.h"
+#include "store/msg/skeleton.h"
+
+#include "lib/banned.h"
+
+#define IN_CHUNK 1024
+#define OUT_MAX  (6 * IN_CHUNK + 2 * 1024 + B64_FINISH_MAX)
+
+/* The skeleton as a byte stream with one record parser. */
+struct skel_in {
+	struct blob_reader *r;
+	unsigned char buf[4096];
+	size_t pos, len;
+};
+
+struct skel_rec_info {
+	enum skel_rec type;
+	struct blob_id id;
+	uint64_t n; /* LIT: length; refs: content size; END: total */
+	struct codec_params params;
+};
+
+enum rstate { R_REC, R_LIT, R_PART, R_END };
+
+struct msg_reader {
+	struct store *st;
+	struct blob_stage *stage;
+	struct skel_in sk;
+	enum rstate state;
+	uint64_t lit_left, total;
+	struct skel_rec_info rec;
+	struct blob_reader *part;
+	union {
+		struct b64_encoder b64;
+		struct qp_encoder qp;
+	} enc;
+	bool enc_done;
+	size_t opos, olen;
+	unsigned char ibuf[IN_CHUNK];
+	unsigned char obuf[OUT_MAX];
+};
+
+static int
+corrupt(struct err *err, const char *what)
+{
+	return err_set(err, ERR_INPUT, "corrupt skeleton: %s", what);
+}
+
+/* Reading a committed message only fails for the store's reasons. */
+static int
+as_temp(struct err *err, int rc)
+{
+	if (rc != ERR_INPUT)
+		return rc;
+	if (err != NULL)
+		err->code = ERR_TEMP;
+	return ERR_TEMP;
+}
+
+static int
+sk_fill(struct skel_in *s, struct err *err)
+{
+	size_t n;
+	int rc;
+
+	if (s->pos < s->len)
+		return 0;
+	if ((rc = blob_reader_read(s->r, s->buf, sizeof(s->buf), &n, err)) != 0)
+		return rc;
+	if (n == 0)
+		return corrupt(err, "truncated");
+	s->pos = 0;
+	s->len = n;
+	return 0;
+}
+
+static int
+sk_get(struct skel_in *s, void *p, size_t n, struct err *err)
+{
+	unsigned char *o = p;
+	size_t k;
+	int rc;
+
+	while (n > 0) {
+		if ((rc = sk_fill(s, err)) != 0)
+			return rc;
+		k = s->len - s->pos < n ? s->len - s->pos : n;
+		memcpy(o, s->buf + s->pos, k);
+		s->pos += k;
+		o += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static int
+sk_varint(struct skel_in *s, uint64_t *v_out, struct err *err)
+{
+	unsigned char b;
+	unsigned shift;
+	uint64_t v = 0;
+	int rc;
+
+	for (shift = 0; shift < 64; shift += 7) {
+		if ((rc = sk_get(s, &b, 1, err)) != 0)
+			return rc;
+		if (shift == 63 && (b & 0x7e) != 0)
+			break;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v_out = v;
+			return 0;
+		}
+	}
+	return corrupt(err, "varint");
+}
+
+static int
+sk_open(struct skel_in *s, struct store *st, struct blob_stage *stage,
+    const struct blob_id *id, struct err *err)
+{
+	unsigned char head[SKEL_HEAD_LEN];
+	int rc;
+
+	s->pos = s->len = 0;
+	if ((rc = blob_reader_open(st, stage, id, &s->r, err)) != 0)
+		return rc;
+	if ((rc = sk_get(s, head, sizeof(head), err)) != 0)
+		return rc;
+	if (memcmp(head, SKEL_MAGIC, 4) != 0)
+		return corrupt(err, "magic");
+	if (head[4] != SKEL_VERSION)
+		return corrupt(err, "version");
+	return 0;
+}
+
+/* Reads one record's type and fields (not a LIT's bytes). */
+static int
+sk_record(struct skel_in *s, struct skel_rec_info *ri, struct err *err)
+{
+	unsigned char t;
+	uint64_t v;
+	int rc;
+
+	memset(ri, 0, sizeof(*ri));
+	if ((rc = sk_get(s, &t, 1, err)) != 0)
+		return rc;
+	ri->type = (enum skel_rec)t;
+	switch (t) {
+	case SKEL_END:
+	case SKEL_LIT:
+		if ((rc = sk_varint(s, &ri->n, err)) != 0)
+			return rc;
+		if (t == SKEL_LIT && (ri->n == 0 || ri->n > SKEL_LIT_MAX))
+			return corrupt(err, "literal length");
+		return 0;
+	case SKEL_RAW:
+	case SKEL_B64:
+	case SKEL_QP:
+		break;
+	default:
+		return corrupt(err, "record type");
+	}
+	if ((rc = sk_get(s, ri->id.h, BLOB_ID_LEN, err)) != 0 ||
+	    (rc = sk_varint(s, &ri->n, err)) != 0)
+		return rc;
+	ri->params.kind = t == SKEL_B64 ? CODEC_B64
+	    : t == SKEL_QP              ? CODEC_QP
+	                                : CODEC_RAW;
+	if (t == SKEL_RAW)
+		return 0;
+	if ((rc = sk_varint(s, &v, err)) != 0)
+		return rc;
+	if (v > CODEC_B64_LINE_MAX || (t == SKEL_QP && v < 4) ||
+	    (t == SKEL_B64 && v == 0))
+		return corrupt(err, "line length");
+	ri->params.line_len = (unsigned)v;
+	if (t == SKEL_QP)
+		return 0;
+	if ((rc = sk_varint(s, &v, err)) != 0)
+		return rc;
+	if (v > CODEC_TRAIL_MAX)
+		return corrupt(err, "trail");
+	ri->params.trail = (unsigned)v;
+	return 0;
+}
+
+int
+msg_reader_open(struct store *st, struct blob_stage *stage,
+    const struct blob_id *skeleton, struct msg_reader **out, struct err *err)
+{
+	struct msg_reader *r = xcalloc(1, sizeof(*r));
+	int rc;
+
+	r->st = st;
+	r->stage = stage;
+	r->state = R_REC;
+	if ((rc = sk_open(&r->sk, st, stage, skeleton, err)) != 0) {
+		msg_reader_close(&r);
+		return as_temp(err, rc);
+	}
+	*out = r;
+	return 0;
+}
+
+/* Opens the part of r->rec and sets up its encoder. */
+static int
+part_open(struct msg_reader *r, struct err *err)
+{
+	int rc;
+
+	if ((rc = blob_reader_open(r->st, r->stage, &r->rec.id, &r->part,
+	         err)) != 0)
+		return rc == ERR_NOTFOUND
+		    ? err_set(err, ERR_TEMP, "part blob missing")
+		    : rc;
+	if (blob_reader_size(r->part) != r->rec.n)
+		return err_set(err, ERR_TEMP, "part blob size mismatch");
+	if (r->rec.params.kind == CODEC_B64)
+		b64_encoder_init(&r->enc.b64, r->rec.params.line_len);
+	else if (r->rec.params.kind == CODEC_QP)
+		qp_encoder_init(&r->enc.qp, r->rec.params.line_len);
+	r->enc_done = false;
+	r->opos = r->olen = 0;
+	r->state = R_PART;
+	return 0;
+}
+
+/* Refills r->obuf with re-encoded bytes; leaves it empty at the end. */
+static int
+part_encode(struct msg_reader *r, struct err *err)
+{
+	size_t n;
+	int rc;
+
+	r->opos = r->olen = 0;
+	if (r->enc_done)
+		return 0;
+	if ((rc = blob_reader_read(r->part, r->ibuf, sizeof(r->ibuf), &n,
+	         err)) != 0)
+		return rc;
+	if (n == 0) {
+		r->enc_done = true;
+		if (r->rec.params.kind == CODEC_B64)
+			r->olen = b64_encode_finish(&r->enc.b64,
+			    r->rec.params.trail, r->obuf);
+		else
+			r->olen = qp_encode_finish(&r->enc.qp, r->obuf);
+		return 0;
+	}
+	if (r->rec.params.kind == CODEC_B64)
+		r->olen = b64_encode(&r->enc.b64, r->ibuf, n, r->obuf);
+	else
+		r->olen = qp_encode(&r->enc.qp, r->ibuf, n, r->obuf);
+	return 0;
+}
+
+static int
+reader_step(struct msg_reader *r, unsigned char *p, size_t n, size_t *got,
+    struct err *err)
+{
+	size_t k;
+	int rc;
+
+	*got = 0;
+	switch (r->state) {
+	case R_REC:
+		if ((rc = sk_record(&r->sk, &r->rec, err)) != 0)
+			return rc;
+		if (r->rec.type == SKEL_END) {
+			if (r->rec.n != r->total)
+				return corrupt(err, "size mismatch");
+			r->state = R_END;
+		} else if (r->rec.type == SKEL_LIT) {
+			r->lit_left = r->rec.n;
+			r->state = R_LIT;
+		} else {
+			return part_open(r, err);
+		}
+		return 0;
+	case R_LIT:
+		if ((rc = sk_fill(&r->sk, err)) != 0)
+			return rc;
+		k = r->sk.len - r->sk.pos;
+		k = k < n ? k : n;
+		k = k < r->lit_left ? k : (size_t)r->lit_left;
+		memcpy(p, r->sk.buf + r->sk.pos, k);
+		r->sk.pos += k;
+		r->lit_left -= k;
+		if (r->lit_left == 0)
+			r->state = R_REC;
+		*got = k;
+		return 0;
+	case R_PART:
+		if (r->rec.params.kind == CODEC_RAW) {
+			if ((rc = blob_reader_read(r->part, p, n, got, err)) !=
+			    0)
+				return rc;
+		} else {
+			if (r->opos == r->olen &&
+			    (rc = part_encode(r, err)) != 0)
+				return rc;
+			k = r->olen - r->opos < n ? r->olen - r->opos : n;
+			memcpy(p, r->obuf + r->opos, k);
+			r->opos += k;
+			*got = k;
+			if (r->olen > 0 || !r->enc_done)
+				return 0;
+		}
+		if (*got == 0) {
+			blob_reader_close(&r->part);
+			r->state = R_REC;
+		}
+		return 0;
+	case R_END:
+		return 0;
+	}
+	return 0;
+}
+
+int
+msg_reader_read(struct msg_reader *r, void *p, size_t n, size_t *n_out,
+    struct err *err)
+{
+	unsigned char *o = p;
+	size_t out = 0, got;
+	int rc;
+
+	while (out < n && r->state != R_END) {
+		if ((rc = reader_step(r, o + out, n - out, &got, err)) != 0) {
+			*n_out = 0;
+			return as_temp(err, rc);
+		}
+		out += got;
+		r->total += got;
+	}
+	*n_out = out;
+	return 0;
+}
+
+void
+msg_reader_close(struct msg_reader **rp)
+{
+	if (*rp == NULL)
+		return;
+	blob_reader_close(&(*rp)->sk.r);
+	blob_reader_close(&(*rp)->part);
+	free(*rp);
+	*rp = NULL;
+}
+
+int
+msg_skeleton_refs(struct store *st, const struct blob_id *skeleton,
+    void (*cb)(void *ctx, const struct blob_id *id), void *ctx, struct err *err)
+{
+	struct skel_in *s = xcalloc(1, sizeof(*s));
+	struct skel_rec_info ri;
+	unsigned char skip[256];
+	uint64_t k;
+	int rc;
+
+	if ((rc = sk_open(s, st, NULL, skeleton, err)) != 0)
+		goto out;
+	for (;;) {
+		if ((rc = sk_record(s, &ri, err)) != 0)
+			goto out;
+		if (ri.type == SKEL_END)
+			break;
+		if (ri.type != SKEL_LIT) {
+			cb(ctx, &ri.id);
+			continue;
+		}
+		for (; ri.n > 0; ri.n -= k) {
+			k = ri.n < sizeof(skip) ? ri.n : sizeof(skip);
+			if ((rc = sk_get(s, skip, (size_t)k, err)) != 0)
+				goto out;
+		}
+	}
+out:
+	blob_reader_close(&s->r);
+	free(s);
+	return rc;
+}
