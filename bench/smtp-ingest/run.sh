@@ -9,7 +9,7 @@
 #
 # Environment: BENCH_SCALE (default 1; multiplies the message counts),
 # BENCH_SESSIONS (default "1 10 50"), BENCH_SIZES (default "5000 100000"),
-# BENCH_SKIP_FSYNC=1 to skip the strace runs.
+# BENCH_FSYNC_SESSIONS (default "1 10"), BENCH_SKIP_FSYNC=1 to skip the strace runs.
 # Prints a table and writes it to bench/out/smtp-ingest-<time>.txt.
 set -euo pipefail
 
@@ -331,18 +331,18 @@ despatch_stop
 # with FS_N messages of 5 KB over 10 sessions; the difference over FS_N is
 # the per-message figure. Postfix's includes the Maildir delivery.
 FS_N=$((1000 * SCALE))
-FSYNC_D="-"
-FSYNC_P="-"
+FS_SESSIONS=${BENCH_FSYNC_SESSIONS:-"1 10"}
+declare -A FSYNC
 if [ "${BENCH_SKIP_FSYNC:-0}" != 1 ]; then
-	strace_postfix() { # messages -> total sync calls
-		local n=$1 f=$WORK/strace-postfix-$1.txt spid
+	strace_postfix() { # messages sessions -> total sync calls
+		local n=$1 c=$2 f=$WORK/strace-postfix-$1-$2.txt spid
 		strace -f -c -o "$f" -e trace=fsync,fdatasync,sync_file_range,syncfs,msync \
 		    postfix -c "$PF_DIR/etc" start-fg >/dev/null 2>&1 &
 		spid=$!
 		PF_RUNNING=1
 		wait_port "$PF_PORT" 30
 		if [ "$n" -gt 0 ]; then
-			"$LOAD" -h $HOST -p "$PF_PORT" -c 10 -n "$n" -s 5000 -r sink@bench.test >&2 || true
+			"$LOAD" -h $HOST -p "$PF_PORT" -c "$c" -n "$n" -s 5000 -r sink@bench.test >&2 || true
 			PF_DELIVERED=$((PF_DELIVERED + n))
 			postfix_drain "$PF_DELIVERED"
 		fi
@@ -351,16 +351,18 @@ if [ "${BENCH_SKIP_FSYNC:-0}" != 1 ]; then
 		strace_sum "$f"
 	}
 	log "fsync count: postfix"
-	pb=$(strace_postfix 0)
-	pt=$(strace_postfix "$FS_N")
-	FSYNC_P=$(awk -v t="$pt" -v b="$pb" -v n="$FS_N" 'BEGIN { printf "%.2f", (t - b) / n }')
-	log "  postfix: baseline=$pb loaded=$pt n=$FS_N"
+	pb=$(strace_postfix 0 1)
+	for c in $FS_SESSIONS; do
+		pt=$(strace_postfix "$FS_N" "$c")
+		FSYNC[p,$c]=$(awk -v t="$pt" -v b="$pb" -v n="$FS_N" 'BEGIN { printf "%.2f", (t - b) / n }')
+		log "  postfix: sessions=$c baseline=$pb loaded=$pt n=$FS_N"
+	done
 	if [ -n "$DESPATCH" ]; then
-		strace_despatch() {
-			local n=$1 f=$WORK/strace-despatch-$1.txt
+		strace_despatch() { # messages sessions -> total sync calls
+			local n=$1 c=$2 f=$WORK/strace-despatch-$1-$2.txt
 			despatch_start strace -f -c -o "$f" -e trace=fsync,fdatasync,sync_file_range,syncfs,msync
 			if [ "$n" -gt 0 ]; then
-				"$LOAD" -h $HOST -p "$D_PORT" -c 10 -n "$n" -s 5000 -r sink@bench.test >&2 || true
+				"$LOAD" -h $HOST -p "$D_PORT" -c "$c" -n "$n" -s 5000 -r sink@bench.test >&2 || true
 			fi
 			# SIGTERM the traced despatch (strace's child), then strace exits.
 			local child
@@ -371,10 +373,12 @@ if [ "${BENCH_SKIP_FSYNC:-0}" != 1 ]; then
 			strace_sum "$f"
 		}
 		log "fsync count: despatch"
-		db=$(strace_despatch 0)
-		dt=$(strace_despatch "$FS_N")
-		FSYNC_D=$(awk -v t="$dt" -v b="$db" -v n="$FS_N" 'BEGIN { printf "%.2f", (t - b) / n }')
-		log "  despatch: baseline=$db loaded=$dt n=$FS_N"
+		db=$(strace_despatch 0 1)
+		for c in $FS_SESSIONS; do
+			dt=$(strace_despatch "$FS_N" "$c")
+			FSYNC[d,$c]=$(awk -v t="$dt" -v b="$db" -v n="$FS_N" 'BEGIN { printf "%.2f", (t - b) / n }')
+			log "  despatch: sessions=$c baseline=$db loaded=$dt n=$FS_N"
+		done
 	fi
 fi
 
@@ -401,8 +405,11 @@ ratio() {
 		done
 	done
 	echo
-	echo "fsyncs per message (5 KB, 10 sessions, $FS_N messages, strace -f -c, minus an idle baseline):"
-	echo "  despatch: $FSYNC_D"
-	echo "  postfix:  $FSYNC_P (queue file + Maildir delivery)"
+	echo "fsyncs per message (5 KB, $FS_N messages, strace -f -c, minus an idle baseline;"
+	echo "Postfix's include the Maildir delivery):"
+	printf '  %-9s %10s %10s\n' sessions despatch postfix
+	for c in $FS_SESSIONS; do
+		printf '  %-9s %10s %10s\n' "$c" "${FSYNC[d,$c]:--}" "${FSYNC[p,$c]:--}"
+	done
 } | tee "$REPORT"
 log "written to $REPORT"
