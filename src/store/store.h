@@ -123,12 +123,18 @@ void store_msg_free(struct store_msg **mp);
 struct store_delivery {
 	int64_t user_id;
 	const char *mailbox; /* "INBOX"; copied */
+	/* Appended for IMAP APPEND (zero/NULL from SMTP): */
+	const char *flags;    /* space-separated flags and keywords; NULL: none */
+	int64_t internaldate; /* unix seconds; 0: now */
 };
 
 struct store_commit_result {
 	int status;	    /* 0: durable; ERR_TEMP, ERR_FULL: nothing visible */
 	int64_t message_id; /* when status == 0 */
 	struct err err;	    /* when status != 0, for the log */
+	/* Appended: the UID the first delivery got, its mailbox's
+	 * UIDVALIDITY (APPENDUID, RFC 4315), when status == 0. */
+	uint32_t uid, uidvalidity;
 };
 
 typedef void (*store_commit_cb)(void *ctx,
@@ -153,6 +159,9 @@ struct store_mailbox {
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	uint32_t messages;
+	/* Appended (IMAP): */
+	bool subscribed;
+	bool has_children; /* a mailbox named name + "/" ... exists */
 };
 
 int store_mailbox_list(struct store *st, int64_t user_id,
@@ -184,6 +193,166 @@ int store_reader_open(struct store *st, int64_t user_id, const char *mailbox,
 int store_reader_read(struct store_reader *r, void *p, size_t n,
     size_t *n_out, struct err *err);
 void store_reader_close(struct store_reader **rp);
+
+/* --- IMAP: mailboxes, entries, flags, search -----------------------
+ * Mailbox names are UTF-8 with "/" as the hierarchy separator; "INBOX" is
+ * matched case-insensitively and stored as "INBOX". Reads are synchronous
+ * (the owner connection). Mutations that change entries are asynchronous:
+ * they queue to the commit thread and share its group commit (one WAL
+ * sync per batch), and cb runs on the loop thread once the change is on
+ * stable storage, or inline before the call returns when the store has
+ * no loop. Mailbox-level mutations (create, delete, rename, subscribe)
+ * are synchronous, one transaction each. Every change bumps the
+ * mailbox's highestmodseq (one new modseq per operation, given to every
+ * entry it touched); expunged UIDs are remembered with the modseq of
+ * their expunge (for QRESYNC VANISHED and for other sessions' views). */
+
+/* Every change the store commits in this process for a user is reported
+ * to the watchers of that user, on the loop thread, after the commit
+ * (deliveries by SMTP included). Sessions then read what changed with
+ * store_entry_changes. Returns a handle for store_watch_remove. */
+typedef void (*store_watch_cb)(void *ctx, int64_t user_id,
+    int64_t mailbox_id);
+struct store_watch;
+struct store_watch *store_watch_add(struct store *st, int64_t user_id,
+    store_watch_cb cb, void *ctx);
+void store_watch_remove(struct store *st, struct store_watch **wp);
+
+/* Status of one mailbox (name as the client gave it, INBOX any case).
+ * 0, ERR_NOTFOUND, ERR_TEMP. */
+struct store_mailbox_status {
+	int64_t id;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages, unseen, deleted;
+	uint32_t first_unseen; /* UID of the first entry without \\Seen, 0 */
+	uint64_t size;	       /* sum of entry sizes (STATUS=SIZE) */
+	char special_use[16];  /* "\\Sent" or "" */
+	bool subscribed;
+};
+int store_mailbox_status(struct store *st, int64_t user_id, const char *name,
+    struct store_mailbox_status *out, struct err *err);
+
+/* Creates a mailbox with a fresh UIDVALIDITY (special_use NULL or one of
+ * \\Archive \\Drafts \\Junk \\Sent \\Trash \\All \\Flagged; ERR_INPUT
+ * otherwise). Missing parents ("a" for "a/b") are created too.
+ * ERR_EXISTS, ERR_INPUT (empty name, bad UTF-8, empty level, leading or
+ * trailing "/", over STORE_MAILBOX_NAME_MAX bytes), ERR_TEMP. */
+#define STORE_MAILBOX_NAME_MAX 512
+int store_mailbox_create(struct store *st, int64_t user_id, const char *name,
+    const char *special_use, struct err *err);
+/* Deletes a mailbox and its entries (their expunge is recorded for
+ * watchers). INBOX cannot be deleted (ERR_INPUT); a mailbox with
+ * children is refused with ERR_EXISTS (as Dovecot does; no \\Noselect
+ * placeholders). ERR_NOTFOUND, ERR_TEMP. */
+int store_mailbox_delete(struct store *st, int64_t user_id, const char *name,
+    struct err *err);
+/* Renames a mailbox and its children (RFC 9051 §6.3.6). Renaming INBOX
+ * moves its entries to a new mailbox `to` and leaves INBOX empty.
+ * ERR_NOTFOUND, ERR_EXISTS (to exists), ERR_INPUT, ERR_TEMP. */
+int store_mailbox_rename(struct store *st, int64_t user_id, const char *from,
+    const char *to, struct err *err);
+/* Subscription is kept by name, even for a mailbox that does not exist
+ * (RFC 9051 §6.3.7). */
+int store_mailbox_subscribe(struct store *st, int64_t user_id,
+    const char *name, bool on, struct err *err);
+/* Subscribed names without a mailbox, for LSUB / LIST (SUBSCRIBED). */
+int store_subscription_list(struct store *st, int64_t user_id,
+    void (*cb)(void *ctx, const char *name), void *ctx, struct err *err);
+
+/* Entries of mailbox_id with uid in [uid_lo, uid_hi] and modseq >
+ * modseq_gt (0: all), by ascending UID. The struct is valid only during
+ * the call. ERR_TEMP. */
+int store_entry_range(struct store *st, int64_t mailbox_id, uint32_t uid_lo,
+    uint32_t uid_hi, uint64_t modseq_gt,
+    void (*cb)(void *ctx, const struct store_entry *e), void *ctx,
+    struct err *err);
+/* UIDs expunged from mailbox_id with a modseq > modseq_gt, ascending.
+ * *complete_out is false when that history was pruned (the caller must
+ * then compare full UID lists). */
+int store_expunged_since(struct store *st, int64_t mailbox_id,
+    uint64_t modseq_gt, void (*cb)(void *ctx, uint32_t uid), void *ctx,
+    bool *complete_out, struct err *err);
+
+/* The result of an asynchronous mutation. Arrays are valid only during
+ * the callback. */
+struct store_op_result {
+	int status;		/* 0, ERR_TEMP, ERR_FULL, ERR_NOTFOUND */
+	struct err err;		/* when status != 0 */
+	uint64_t modseq;	/* the modseq this operation gave */
+	const uint32_t *uids;	/* flags: changed; expunge: expunged;
+				 * copy/move: source UIDs copied */
+	size_t n_uids;
+	const uint32_t *new_uids; /* copy/move: the new UIDs, same order */
+	size_t n_new_uids;
+	uint32_t uidvalidity;	/* copy/move: of the destination */
+	const uint32_t *failed_uids; /* flags with unchangedsince: entries
+				      * whose modseq was higher (MODIFIED) */
+	size_t n_failed_uids;
+};
+typedef void (*store_op_cb)(void *ctx, const struct store_op_result *res);
+
+enum store_flags_mode {
+	STORE_FLAGS_SET,
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+/* Changes the flags of the given UIDs (ascending; UIDs that no longer
+ * exist are skipped). flags: space-separated system flags and keywords
+ * (\\Recent is never stored). unchangedsince: 0, or CONDSTORE's
+ * UNCHANGEDSINCE: entries with a higher modseq are left alone and
+ * listed in failed_uids. Entries whose flags really change get the new
+ * modseq. Returns 0 (cb will run exactly once) or ERR_INPUT. */
+int store_flags_update(struct store *st, int64_t mailbox_id,
+    const uint32_t *uids, size_t n, enum store_flags_mode mode,
+    const char *flags, uint64_t unchangedsince, store_op_cb cb, void *ctx);
+/* Expunges the given UIDs that carry \\Deleted (uids NULL: every entry
+ * with \\Deleted). Same callback contract. */
+int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids,
+    size_t n, store_op_cb cb, void *ctx);
+/* Copies (or, with move, moves: copy and expunge in one transaction) the
+ * given UIDs to dst_mailbox_id (same user), keeping flags (\\Recent
+ * aside) and internal dates; the message rows are shared, never copied.
+ * Same callback contract; ERR_NOTFOUND if dst is gone. */
+int store_copy(struct store *st, int64_t src_mailbox_id,
+    const uint32_t *uids, size_t n, int64_t dst_mailbox_id, bool move,
+    store_op_cb cb, void *ctx);
+
+/* Opens the stored bytes of a message by message row id. ERR_NOTFOUND. */
+int store_reader_open_message(struct store *st, int64_t message_id,
+    struct store_reader **out, struct err *err);
+/* Skips n bytes of the stream (cheap where parts can be skipped). */
+int store_reader_skip(struct store_reader *r, uint64_t n, struct err *err);
+/* Copies the message's top-level header block (through the blank line,
+ * trace headers included) into p (at most cap bytes, the header block is
+ * at most 1 MiB + 2) without reading its parts. *n_out bytes. */
+int store_msg_header_block(struct store *st, int64_t message_id, char *p,
+    size_t cap, size_t *n_out, struct err *err);
+
+/* Full-text search, from the SQLite FTS5 index that commit, APPEND, COPY
+ * and expunge keep current. Matching is a case-insensitive substring
+ * match on UTF-8 text (trigram index; needles under 3 characters scan).
+ * FROM/TO/CC/BCC/SUBJECT search the decoded (RFC 2047) header values;
+ * BODY the decoded text of the text parts (converted to UTF-8); TEXT the
+ * headers and the body. cb gets each matching UID of mailbox_id,
+ * ascending. */
+enum store_fts_field {
+	STORE_FTS_FROM,
+	STORE_FTS_TO,
+	STORE_FTS_CC,
+	STORE_FTS_BCC,
+	STORE_FTS_SUBJECT,
+	STORE_FTS_BODY,
+	STORE_FTS_TEXT,
+};
+int store_fts_search(struct store *st, int64_t mailbox_id,
+    enum store_fts_field field, const char *needle,
+    void (*cb)(void *ctx, uint32_t uid), void *ctx, struct err *err);
+
+/* Bytes and entries over all of a user's mailboxes (QUOTA). */
+int store_user_usage(struct store *st, int64_t user_id, uint64_t *bytes_out,
+    uint64_t *messages_out, struct err *err);
 
 /* --- maintenance ----------------------------------------------------- */
 
