@@ -177,11 +177,16 @@ cli_cmd_init(int argc, char **argv)
 
 	config_defaults(&c);
 	(void)str_copy(c.hostname, sizeof(c.hostname), io.hostname);
-	c.n_listeners = 1;
+	c.n_listeners = 3;
 	c.listeners[0].kind = LISTENER_SMTP;
-	(void)str_copy(c.listeners[0].addr, sizeof(c.listeners[0].addr),
-	    io.listen);
 	c.listeners[0].port = 25 + (unsigned)io.offset;
+	c.listeners[1].kind = LISTENER_IMAP;
+	c.listeners[1].port = 143 + (unsigned)io.offset;
+	c.listeners[2].kind = LISTENER_IMAPS;
+	c.listeners[2].port = 993 + (unsigned)io.offset;
+	for (size_t i = 0; i < c.n_listeners; i++)
+		(void)str_copy(c.listeners[i].addr,
+		    sizeof(c.listeners[i].addr), io.listen);
 	(void)str_copy(c.tls_cert, sizeof(c.tls_cert), "tls/cert.pem");
 	(void)str_copy(c.tls_key, sizeof(c.tls_key), "tls/key.pem");
 
@@ -201,9 +206,11 @@ cli_cmd_init(int argc, char **argv)
 	             "  config:      %s\n"
 	             "  certificate: %s (self-signed for %s)\n"
 	             "  store:       %s/store\n"
-	             "  smtp:        %s port %u\n",
+	             "  smtp:        %s port %u\n"
+	             "  imap:        %s port %u (STARTTLS), %u (TLS)\n",
 	    o.data, conf, cert, io.hostname, o.data, io.listen,
-	    c.listeners[0].port);
+	    c.listeners[0].port, io.listen, c.listeners[1].port,
+	    c.listeners[2].port);
 	if (io.domain != NULL)
 		(void)printf("  domain:      %s\n", io.domain);
 	return CLI_EXIT_OK;

@@ -29,10 +29,10 @@ struct kind_info {
 
 static const struct kind_info kinds[] = {
 	{ LISTENER_SMTP, "smtp", 25, true },
+	{ LISTENER_IMAP, "imap", 143, true },
+	{ LISTENER_IMAPS, "imaps", 993, true },
 	{ LISTENER_SUBMISSION, "submission", 587, false },
 	{ LISTENER_SUBMISSIONS, "submissions", 465, false },
-	{ LISTENER_IMAP, "imap", 143, false },
-	{ LISTENER_IMAPS, "imaps", 993, false },
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -446,6 +446,33 @@ parse_smtp(const struct pctx *p, const config_setting_t *s, struct config *c)
 }
 
 static int
+parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
+{
+	static const char *const keys[] = { "quota_bytes", "quota_messages",
+		NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "quota_bytes")) != NULL) {
+		if ((rc = get_size(p, e, 0, CLI_CONFIG_QUOTA_BYTES_CAP, &v)) !=
+		    0)
+			return rc;
+		c->imap_quota_bytes = v;
+	}
+	if ((e = config_setting_get_member(s, "quota_messages")) != NULL) {
+		if ((rc = get_uint(p, e, 0, CLI_CONFIG_QUOTA_MESSAGES_CAP,
+		         &v)) != 0)
+			return rc;
+		c->imap_quota_messages = v;
+	}
+	return 0;
+}
+
+static int
 parse_store(const struct pctx *p, const config_setting_t *s, struct config *c)
 {
 	static const char *const keys[] = { "gc_grace_seconds",
@@ -492,7 +519,7 @@ parse_root(const struct pctx *p, config_t *cf, const char *data_dir,
     struct config *c)
 {
 	static const char *const keys[] = { "hostname", "log_level",
-		"listeners", "tls", "smtp", "store", NULL };
+		"listeners", "tls", "smtp", "imap", "store", NULL };
 	const config_setting_t *root = config_root_setting(cf), *e;
 	int rc;
 
@@ -530,6 +557,9 @@ parse_root(const struct pctx *p, config_t *cf, const char *data_dir,
 		return rc;
 	if ((e = config_setting_get_member(root, "smtp")) != NULL &&
 	    (rc = parse_smtp(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "imap")) != NULL &&
+	    (rc = parse_imap(p, e, c)) != 0)
 		return rc;
 	if ((e = config_setting_get_member(root, "store")) != NULL &&
 	    (rc = parse_store(p, e, c)) != 0)
@@ -646,12 +676,15 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	}
 	rc |= buf_printf(b,
 	    "  # Not yet served by this version (later releases):\n");
-	for (k = 1; k < N_KINDS; k++)
+	for (k = 0; k < N_KINDS; k++) {
+		if (kinds[k].served)
+			continue;
 		rc |= buf_printf(b,
 		    "  # , { kind = \"%s\"; address = \"%s\"; port = %u; }\n",
 		    kinds[k].name,
 		    c->n_listeners > 0 ? c->listeners[0].addr : "0.0.0.0",
 		    kinds[k].std_port + port_offset);
+	}
 	rc |= buf_printf(b, ");\n\n");
 	rc |= buf_printf(b,
 	    "# Certificate chain and key (PEM) for STARTTLS. `despatch init` "
@@ -684,6 +717,18 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    (unsigned long long)c->smtp_max_message_size,
 	    c->smtp_max_recipients, c->smtp_max_errors, c->smtp_timeout_seconds,
 	    c->smtp_reject_bare_lf ? "true" : "false");
+	rc |= buf_printf(b,
+	    "imap = {\n"
+	    "  # Quota per user over all mailboxes (RFC 9208): bytes, or "
+	    "\"2G\"-style,\n"
+	    "  # and messages; 0 means unlimited. APPEND past it gets NO "
+	    "[OVERQUOTA].\n"
+	    "  # SMTP delivery is not refused by the quota.\n"
+	    "  quota_bytes = %llu;\n"
+	    "  quota_messages = %llu;\n"
+	    "};\n\n",
+	    (unsigned long long)c->imap_quota_bytes,
+	    (unsigned long long)c->imap_quota_messages);
 	rc |= buf_printf(b,
 	    "store = {\n"
 	    "  # Seconds an unreferenced blob is kept before `despatch store "

@@ -21,6 +21,8 @@
 #define CLI_CONFIG_GC_GRACE_MIN     60
 #define CLI_CONFIG_GC_GRACE_CAP     (366ULL * 24 * 3600)
 #define CLI_CONFIG_BATCH_CAP        4096
+#define CLI_CONFIG_QUOTA_BYTES_CAP  (1ULL << 50) /* 1 PiB */
+#define CLI_CONFIG_QUOTA_MESSAGES_CAP 1000000000ULL
 
 /* Reads DATA/despatch.conf: config_defaults, then every setting of the
  * file, each checked against its type and range. data_dir is made

@@ -102,6 +102,8 @@ test_write_roundtrip(void **state)
 	(void)snprintf(c.tls_cert, sizeof(c.tls_cert), "tls/cert.pem");
 	(void)snprintf(c.tls_key, sizeof(c.tls_key), "tls/key.pem");
 	c.smtp_max_recipients = 42;
+	c.imap_quota_bytes = 2ULL << 30;
+	c.imap_quota_messages = 50000;
 	(void)snprintf(path, sizeof(path), "%s/despatch.conf", dir);
 	assert_int_equal(cli_config_write(&c, 10000, path, &err), 0);
 	assert_int_equal(cli_config_write(&c, 10000, path, &err), ERR_EXISTS);
@@ -110,6 +112,8 @@ test_write_roundtrip(void **state)
 	assert_int_equal(r.n_listeners, 1);
 	assert_int_equal(r.listeners[0].port, 10025);
 	assert_int_equal(r.smtp_max_recipients, 42);
+	assert_int_equal(r.imap_quota_bytes, 2ULL << 30);
+	assert_int_equal(r.imap_quota_messages, 50000);
 	assert_int_equal(r.smtp_max_message_size, c.smtp_max_message_size);
 	assert_string_equal(r.path, path);
 
@@ -126,8 +130,7 @@ test_write_roundtrip(void **state)
 	    "# , { kind = \"submission\"; address = "
 	    "\"127.0.0.1\"; port = 10587; }"));
 	assert_non_null(strstr(text, "port = 10465"));
-	assert_non_null(strstr(text, "port = 10143"));
-	assert_non_null(strstr(text, "port = 10993"));
+	assert_null(strstr(text, "port = 10143")); /* not listed: served */
 	free(text);
 	(void)unlink(path);
 	(void)rmdir(dir);
@@ -185,8 +188,8 @@ static const struct bad_case bad[] = {
 	{ "listeners = ({ kind = \"smpt\"; address = \"127.0.0.1\"; port = "
 	  "25; });\n",
 	    "unknown kind \"smpt\"" },
-	{ "listeners = ({ kind = \"imap\"; address = \"127.0.0.1\"; port = "
-	  "143; });\n",
+	{ "listeners = ({ kind = \"submission\"; address = \"127.0.0.1\"; "
+	  "port = 587; });\n",
 	    "not yet available" },
 	{ "listeners = ({ kind = \"smtp\"; address = \"127.0.0.1\"; port = "
 	  "25; },\n { kind = \"smtp\"; address = \"127.0.0.1\"; port = 25; "
@@ -214,6 +217,10 @@ static const struct bad_case bad[] = {
 	    "must be an integer, not a decimal number" },
 	{ LISTEN "store = { commit_batch_max = 4097; };\n",
 	    "over the cap of 4096" },
+	{ LISTEN "imap = { quota_messages = 1000000001; };\n",
+	    "imap.quota_messages: 1000000001 is over the cap" },
+	{ LISTEN "imap = { quota_bytes = \"lots\"; };\n", "is not a size" },
+	{ LISTEN "imap = { quota = 1; };\n", "quota" },
 	{ LISTEN "store = { gc_grace_seconds = 10; };\n",
 	    "below the minimum of 60" },
 	/* strings */

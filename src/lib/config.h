@@ -44,6 +44,11 @@ struct config {
 	unsigned smtp_timeout_seconds; /* idle command timeout */
 	bool smtp_reject_bare_lf;      /* default false: normalise in DATA */
 
+	/* IMAP quota (RFC 9208), the same for every user; 0: unlimited.
+	 * APPENDLIMIT is smtp_max_message_size. */
+	uint64_t imap_quota_bytes;
+	uint64_t imap_quota_messages;
+
 	/* Store. */
 	uint64_t blob_gc_grace_seconds; /* unreferenced blob kept this long */
 	unsigned commit_batch_max;	/* messages per group commit */
