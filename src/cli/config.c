@@ -226,7 +226,9 @@ get_uint(const struct pctx *p, const config_setting_t *s, uint64_t min,
 	long long v;
 	int rc;
 
-	if ((rc = want_type(p, s, CONFIG_TYPE_INT)) != 0)
+	/* libconfig types a number past 2^31 (or with an L suffix) int64. */
+	if (config_setting_type(s) != CONFIG_TYPE_INT64 &&
+	    (rc = want_type(p, s, CONFIG_TYPE_INT)) != 0)
 		return rc;
 	v = config_setting_get_int64(s);
 	if (v < 0 || (uint64_t)v < min)
@@ -724,7 +726,7 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "  # and messages; 0 means unlimited. APPEND past it gets NO "
 	    "[OVERQUOTA].\n"
 	    "  # SMTP delivery is not refused by the quota.\n"
-	    "  quota_bytes = %llu;\n"
+	    "  quota_bytes = \"%llu\";\n"
 	    "  quota_messages = %llu;\n"
 	    "};\n\n",
 	    (unsigned long long)c->imap_quota_bytes,
