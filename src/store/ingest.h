@@ -47,12 +47,21 @@ struct msg_reader;
 
 /* stage may be NULL (committed messages). */
 int msg_reader_open(struct store *st, struct blob_stage *stage,
-    const struct blob_id *skeleton, struct msg_reader **out,
-    struct err *err);
+    const struct blob_id *skeleton, struct msg_reader **out, struct err *err);
 /* Reads up to n bytes; *n_out is 0 only at the end. ERR_TEMP. */
 int msg_reader_read(struct msg_reader *r, void *p, size_t n, size_t *n_out,
     struct err *err);
 void msg_reader_close(struct msg_reader **rp);
+/* Skips n bytes of the stream; a raw part wholly inside them is passed
+ * over without being opened. ERR_TEMP. */
+int msg_reader_skip(struct msg_reader *r, uint64_t n, struct err *err);
+
+/* Copies the top-level header block (through its blank line) of a stored
+ * skeleton into p, at most cap bytes (the rest is cut off); reads only
+ * the skeleton and, for a header block over SKEL_LIT_MAX, its literal
+ * blob, never a body part. ERR_TEMP. */
+int msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
+    size_t cap, size_t *n_out, struct err *err);
 
 /* Lists the blob references of a stored skeleton (for store verify):
  * calls cb for each part id. ERR_TEMP, ERR_INPUT (corrupt skeleton). */

@@ -329,6 +329,7 @@ store_close(struct store **sp)
 	if (st == NULL)
 		return;
 	commit_stop(st);
+	watch_free_all(st);
 	/* Nothing of ours is between rename and commit any more. */
 	if (count_open(st, -1, &e) != 0)
 		log_warn(&st->log, "event=close msg=\"%s\"", e.msg);

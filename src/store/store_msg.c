@@ -129,6 +129,79 @@ store_reader_read(struct store_reader *r, void *p, size_t n, size_t *n_out,
 	return msg_reader_read(r->mr, p, n, n_out, err);
 }
 
+/* The skeleton id of a message row. ERR_NOTFOUND. */
+static int
+message_skeleton(struct store *st, int64_t message_id, struct blob_id *out,
+    struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->rd.db,
+	    "SELECT b.hash FROM messages m JOIN blobs b ON b.id = m.skeleton"
+	    " WHERE m.id = ?1",
+	    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(&st->rd, rc, "prepare", err);
+	(void)sqlite3_bind_int64(s, 1, message_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BLOB_ID_LEN)
+		memcpy(out->h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
+	else if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "no message %lld",
+		    (long long)message_id);
+	if (rc != SQLITE_ROW)
+		return db_fail(&st->rd, rc, "message", err);
+	return 0;
+}
+
+int
+store_reader_open_message(struct store *st, int64_t message_id,
+    struct store_reader **out, struct err *err)
+{
+	struct blob_id skel;
+	struct store_reader *r;
+	int rc;
+
+	if ((rc = message_skeleton(st, message_id, &skel, err)) != 0)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	if ((rc = msg_reader_open(st, NULL, &skel, &r->mr, err)) != 0) {
+		free(r);
+		return rc == ERR_NOTFOUND
+		    ? err_set(err, ERR_TEMP, "skeleton blob missing: %s",
+		          err->msg)
+		    : rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int
+store_reader_skip(struct store_reader *r, uint64_t n, struct err *err)
+{
+	return msg_reader_skip(r->mr, n, err);
+}
+
+int
+store_msg_header_block(struct store *st, int64_t message_id, char *p,
+    size_t cap, size_t *n_out, struct err *err)
+{
+	struct blob_id skel;
+	int rc;
+
+	*n_out = 0;
+	if ((rc = message_skeleton(st, message_id, &skel, err)) != 0)
+		return rc;
+	rc = msg_header_block(st, &skel, p, cap, n_out, err);
+	if (rc == ERR_NOTFOUND)
+		return err_set(err, ERR_TEMP, "skeleton blob missing");
+	return rc;
+}
+
 void
 store_reader_close(struct store_reader **rp)
 {

@@ -391,3 +391,122 @@ out:
 	free(s);
 	return rc;
 }
+
+int
+msg_reader_skip(struct msg_reader *r, uint64_t n, struct err *err)
+{
+	unsigned char scratch[4096];
+	size_t got, k;
+	int rc;
+
+	while (n > 0 && r->state != R_END) {
+		if (r->state != R_REC) {
+			k = n < sizeof(scratch) ? (size_t)n : sizeof(scratch);
+			if ((rc = reader_step(r, scratch, k, &got, err)) != 0)
+				return as_temp(err, rc);
+			r->total += got;
+			n -= got;
+			continue;
+		}
+		if ((rc = sk_record(&r->sk, &r->rec, err)) != 0)
+			return as_temp(err, rc);
+		if (r->rec.type == SKEL_END) {
+			if (r->rec.n != r->total)
+				return as_temp(err,
+				    corrupt(err, "size mismatch"));
+			r->state = R_END;
+		} else if (r->rec.type == SKEL_LIT) {
+			r->lit_left = r->rec.n;
+			r->state = R_LIT;
+		} else if (r->rec.type == SKEL_RAW && r->rec.n <= n) {
+			/* As stored, the raw blob is rec.n bytes out. */
+			r->total += r->rec.n;
+			n -= r->rec.n;
+		} else if ((rc = part_open(r, err)) != 0) {
+			return as_temp(err, rc);
+		}
+	}
+	return 0;
+}
+
+/* Appends what fits of p[0..n) to out and looks for the end of the
+ * header block; true once it is complete. *state counts the CR LF CR LF
+ * bytes matched so far. */
+static bool
+hdr_take(char *out, size_t cap, size_t *len, const unsigned char *p, size_t n,
+    unsigned *state, size_t *used)
+{
+	static const char end[] = "\r\n\r\n";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (*len < cap)
+			out[(*len)] = (char)p[i];
+		(*len)++;
+		/* The block may also be just CRLF (no fields at all). */
+		if (p[i] == (unsigned char)end[*state])
+			(*state)++;
+		else
+			*state = p[i] == '\r' ? 1 : 0;
+		if (*state == 4 || (*state == 2 && *len == 2)) {
+			*used = i + 1;
+			return true;
+		}
+	}
+	*used = n;
+	return false;
+}
+
+int
+msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
+    size_t cap, size_t *n_out, struct err *err)
+{
+	struct skel_in *s = xcalloc(1, sizeof(*s));
+	struct skel_rec_info ri;
+	struct blob_reader *br = NULL;
+	unsigned char buf[1024];
+	size_t len = 0, used, k, got;
+	unsigned state = 0;
+	bool done = false;
+	int rc;
+
+	if ((rc = sk_open(s, st, NULL, skeleton, err)) != 0)
+		goto out;
+	while (!done) {
+		if ((rc = sk_record(s, &ri, err)) != 0)
+			goto out;
+		if (ri.type == SKEL_END || ri.type == SKEL_B64 ||
+		    ri.type == SKEL_QP)
+			break;
+		if (ri.type == SKEL_RAW) {
+			/* A literal run over SKEL_LIT_MAX (a huge header).
+			 * A raw body part follows the blank line, which
+			 * ends the loop before. */
+			if ((rc = blob_reader_open(st, NULL, &ri.id, &br,
+			         err)) != 0)
+				goto out;
+			do {
+				if ((rc = blob_reader_read(br, buf, sizeof(buf),
+				         &got, err)) != 0)
+					goto out;
+				done = hdr_take(p, cap, &len, buf, got, &state,
+				    &used);
+			} while (!done && got > 0);
+			blob_reader_close(&br);
+			continue;
+		}
+		for (; ri.n > 0 && !done; ri.n -= k) {
+			k = ri.n < sizeof(buf) ? (size_t)ri.n : sizeof(buf);
+			if ((rc = sk_get(s, buf, k, err)) != 0)
+				goto out;
+			done = hdr_take(p, cap, &len, buf, k, &state, &used);
+		}
+	}
+	*n_out = len < cap ? len : cap;
+	rc = 0;
+out:
+	blob_reader_close(&br);
+	blob_reader_close(&s->r);
+	free(s);
+	return rc != 0 ? as_temp(err, rc) : 0;
+}

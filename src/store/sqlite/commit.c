@@ -26,10 +26,14 @@
 struct delivery {
 	int64_t user_id;
 	char *mailbox;
+	char *flags;     /* normalised */
+	int64_t mbox_id; /* filled by the commit */
 };
 
+/* A job is a message commit (m set) or an op (op set). */
 struct commit_job {
 	struct commit_job *next;
+	struct store_op *op;
 	struct store_msg *m;
 	struct delivery *d;
 	size_t n;
@@ -72,6 +76,8 @@ store_msg_destroy(struct store_msg *m)
 	if (m->release != NULL)
 		m->release(m);
 	blob_stage_free(&m->stage);
+	for (size_t i = 0; i < FTS_COL_N; i++)
+		buf_clear(&m->text[i]);
 	free(m->parts);
 	free(m);
 }
@@ -82,8 +88,10 @@ job_free(struct commit_job *j)
 	size_t i;
 
 	store_msg_destroy(j->m);
-	for (i = 0; i < j->n; i++)
+	for (i = 0; i < j->n; i++) {
 		free(j->d[i].mailbox);
+		free(j->d[i].flags);
+	}
 	free(j->d);
 	free(j);
 }
@@ -93,7 +101,10 @@ job_fail(struct commit_job *j, int code, const struct err *e)
 {
 	if (j->res.status != 0)
 		return; /* keep the first reason */
-	j->res.status = code == ERR_FULL ? ERR_FULL : ERR_TEMP;
+	j->res.status = code == ERR_FULL            ? ERR_FULL
+	    : code == ERR_NOTFOUND && j->op != NULL ? ERR_NOTFOUND
+	    : code == ERR_INPUT && j->op != NULL    ? ERR_INPUT
+	                                            : ERR_TEMP;
 	j->res.err = *e;
 	j->res.err.code = j->res.status;
 }
@@ -295,6 +306,15 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 	if (step_done(st, s, "message insert", err) != 0)
 		return err->code;
 	msg_id = sqlite3_last_insert_rowid(st->wr.db);
+	if ((s = db_stmt(&st->wr, SQL_FTS_INSERT, err)) == NULL)
+		return err->code;
+	(void)sqlite3_bind_int64(s, 1, msg_id);
+	for (i = 0; i < FTS_COL_N; i++)
+		(void)sqlite3_bind_text(s, (int)i + 2,
+		    m->text[i].p != NULL ? m->text[i].p : "",
+		    (int)m->text[i].len, SQLITE_STATIC);
+	if (step_done(st, s, "fts insert", err) != 0)
+		return err->code;
 	for (i = 0; i < m->n_parts; i++) {
 		if (blob_rowid(st, &m->parts[i], &blob, err) != 0)
 			return err->code;
@@ -328,6 +348,11 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 		rc = sqlite3_step(s);
 		uid = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 		modseq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+		if (rc == SQLITE_ROW && i == 0) {
+			j->res.uid = (uint32_t)uid;
+			j->res.uidvalidity =
+			    (uint32_t)sqlite3_column_int64(s, 2);
+		}
 		if (rc == SQLITE_ROW)
 			rc = sqlite3_step(s); /* finish the RETURNING */
 		(void)sqlite3_reset(s);
@@ -342,8 +367,10 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 		(void)sqlite3_bind_int64(s, 2, uid);
 		(void)sqlite3_bind_int64(s, 3, msg_id);
 		(void)sqlite3_bind_int64(s, 4, modseq);
+		(void)sqlite3_bind_text(s, 5, j->d[i].flags, -1, SQLITE_STATIC);
 		if (step_done(st, s, "entry insert", err) != 0)
 			return err->code;
+		j->d[i].mbox_id = mbox;
 	}
 	j->res.message_id = msg_id;
 	return 0;
@@ -358,6 +385,8 @@ sync_files(struct store *st, struct batch *b)
 	size_t i, k, n;
 
 	for (i = 0; i < b->n; i++) {
+		if (b->jobs[i]->m == NULL)
+			continue;
 		v = blob_stage_blobs(b->jobs[i]->m->stage, &n);
 		for (k = 0; k < n && b->jobs[i]->res.status == 0; k++)
 			if (v[k].is_new && v[k].in_file &&
@@ -376,6 +405,8 @@ place_files(struct store *st, struct batch *b)
 	bool any = false;
 
 	for (i = 0; i < b->n; i++) {
+		if (b->jobs[i]->m == NULL)
+			continue;
 		v = blob_stage_blobs(b->jobs[i]->m->stage, &n);
 		for (k = 0; k < n && b->jobs[i]->res.status == 0; k++) {
 			if (!v[k].is_new || !v[k].in_file)
@@ -392,6 +423,8 @@ place_files(struct store *st, struct batch *b)
 		/* Cannot tell which files' entries are durable: every
 		 * message that placed files fails. */
 		for (i = 0; i < b->n; i++) {
+			if (b->jobs[i]->m == NULL)
+				continue;
 			v = blob_stage_blobs(b->jobs[i]->m->stage, &n);
 			for (size_t x = 0; x < n; x++)
 				if (v[x].is_new && v[x].in_file)
@@ -443,9 +476,10 @@ commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 	 * unlinks files: it must not unlink a file we just put back in
 	 * place for a blob it had deleted. It holds gc.lock exclusively. */
 	for (i = 0; i < n && !locked; i++) {
-		size_t nb, k;
-		struct staged_blob *v =
-		    blob_stage_blobs(jobs[i]->m->stage, &nb);
+		size_t nb = 0, k;
+		struct staged_blob *v = jobs[i]->m == NULL
+		    ? NULL
+		    : blob_stage_blobs(jobs[i]->m->stage, &nb);
 
 		for (k = 0; k < nb; k++)
 			if (v[k].is_new && v[k].in_file)
@@ -468,7 +502,8 @@ commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 			job_fail(jobs[i], e.code, &e);
 			continue;
 		}
-		if (commit_one(st, jobs[i], &e) != 0) {
+		if ((jobs[i]->op != NULL ? jobs[i]->op->run(st, jobs[i]->op, &e)
+		                         : commit_one(st, jobs[i], &e)) != 0) {
 			job_fail(jobs[i], e.code, &e);
 			(void)str_fmt(sp, sizeof(sp), "ROLLBACK TO m%zu", i);
 			(void)db_exec(&st->wr, sp, &e);
@@ -488,7 +523,7 @@ out:
 	if (locked)
 		(void)flock(st->gc_lock_fd, LOCK_UN);
 	for (i = 0; i < n; i++)
-		if (jobs[i]->res.status == 0)
+		if (jobs[i]->res.status == 0 && jobs[i]->m != NULL)
 			ok++;
 	atomic_fetch_add(&st->n_committed, ok);
 	free(b.dirs);
@@ -498,21 +533,77 @@ out:
 
 /* --- the thread and the hand-back ------------------------------------ */
 
+struct pair {
+	int64_t user, mbox;
+};
+
+static void
+pair_add(struct pair **v, size_t *n, size_t *cap, int64_t user, int64_t mbox)
+{
+	size_t i;
+
+	if (user == 0 || mbox == 0)
+		return;
+	for (i = 0; i < *n; i++)
+		if ((*v)[i].user == user && (*v)[i].mbox == mbox)
+			return;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = (struct pair){ user, mbox };
+}
+
+/* Owner thread: tells the watchers what the jobs changed (once per
+ * user and mailbox), then runs the jobs' callbacks and frees them. The
+ * watchers go first, so a session learns of its own change before its
+ * command completes. */
+static size_t
+finish_jobs(struct store *st, struct commit_job *j)
+{
+	struct commit_job *x, *next;
+	struct pair *v = NULL;
+	size_t n = 0, cap = 0, i, done = 0;
+
+	for (x = j; x != NULL; x = x->next) {
+		if (x->res.status != 0)
+			continue;
+		if (x->op != NULL) {
+			pair_add(&v, &n, &cap, x->op->user_id,
+			    x->op->mailbox_ids[0]);
+			pair_add(&v, &n, &cap, x->op->user_id,
+			    x->op->mailbox_ids[1]);
+			continue;
+		}
+		for (i = 0; i < x->n; i++)
+			pair_add(&v, &n, &cap, x->d[i].user_id,
+			    x->d[i].mbox_id);
+	}
+	for (i = 0; i < n; i++)
+		watch_notify(st, v[i].user, v[i].mbox);
+	free(v);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		done++;
+		if (j->op != NULL)
+			j->op->done(j->op, j->res.status, &j->res.err);
+		else
+			j->cb(j->ctx, &j->res);
+		job_free(j);
+	}
+	return done;
+}
+
 static void
 run_callbacks(struct store *st)
 {
-	struct commit_job *j, *next;
+	struct commit_job *j;
 
 	pthread_mutex_lock(&st->mu);
 	j = st->done_head;
 	st->done_head = st->done_tail = NULL;
 	pthread_mutex_unlock(&st->mu);
-	for (; j != NULL; j = next) {
-		next = j->next;
-		st->pending--;
-		j->cb(j->ctx, &j->res);
-		job_free(j);
-	}
+	st->pending -= finish_jobs(st, j);
 	/* The handle keeps the loop alive only while commits are out, so
 	 * that a loop with nothing else to do can still end. */
 	if (st->pending == 0 && st->async != NULL)
@@ -658,18 +749,49 @@ mailbox_name(const char *name)
 	return xstrdup(name);
 }
 
+/* Hands a job to the commit thread, or (no loop) commits it as a batch
+ * of one and finishes it before returning. */
+static void
+enqueue(struct store *st, struct commit_job *j)
+{
+	if (st->loop == NULL) {
+		commit_batch(st, &j, 1);
+		j->next = NULL;
+		(void)finish_jobs(st, j);
+		return;
+	}
+	if (st->pending++ == 0)
+		uv_ref((uv_handle_t *)st->async);
+	pthread_mutex_lock(&st->mu);
+	if (st->queue_tail != NULL)
+		st->queue_tail->next = j;
+	else
+		st->queue_head = j;
+	st->queue_tail = j;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
 int
 store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
     size_t n, store_commit_cb cb, void *ctx)
 {
 	struct store_msg *m = *mp;
-	struct store *st;
 	struct commit_job *j;
+	struct buf fl;
 	size_t i, k;
 
 	if (m == NULL || n == 0 || !m->finished || m->failed || cb == NULL)
 		return ERR_INPUT;
-	st = m->st;
+	for (i = 0; i < n; i++) {
+		if (d[i].mailbox == NULL)
+			return ERR_INPUT;
+		if (flags_normalize(d[i].flags, &fl) != 0) {
+			buf_clear(&fl);
+			return ERR_INPUT;
+		}
+		buf_clear(&fl);
+	}
 	j = xcalloc(1, sizeof(*j));
 	j->d = xcalloc(n, sizeof(*j->d));
 	for (i = 0; i < n; i++) {
@@ -685,29 +807,27 @@ store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
 			free(name);
 			continue;
 		}
+		(void)flags_normalize(d[i].flags, &fl);
+		j->d[j->n].flags = xstrdup(fl.p);
+		buf_clear(&fl);
 		j->d[j->n].user_id = d[i].user_id;
 		j->d[j->n++].mailbox = name;
 	}
 	j->m = m;
 	*mp = NULL;
-	j->internaldate = (int64_t)time(NULL);
+	j->internaldate =
+	    d[0].internaldate != 0 ? d[0].internaldate : (int64_t)time(NULL);
 	j->cb = cb;
 	j->ctx = ctx;
-	if (st->loop == NULL) {
-		commit_batch(st, &j, 1);
-		cb(ctx, &j->res);
-		job_free(j);
-		return 0;
-	}
-	if (st->pending++ == 0)
-		uv_ref((uv_handle_t *)st->async);
-	pthread_mutex_lock(&st->mu);
-	if (st->queue_tail != NULL)
-		st->queue_tail->next = j;
-	else
-		st->queue_head = j;
-	st->queue_tail = j;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
+	enqueue(m->st, j);
 	return 0;
+}
+
+void
+commit_op(struct store *st, struct store_op *op)
+{
+	struct commit_job *j = xcalloc(1, sizeof(*j));
+
+	j->op = op;
+	enqueue(st, j);
 }

@@ -90,8 +90,45 @@ static const char *const schema_v1 =
  * Append only; a released entry never changes. */
 static const char *const migrations[] = {
 	NULL, /* 0 -> 1 is schema_v1 itself */
+	/* 1 -> 2 (IMAP):
+	 * - subscriptions by name (RFC 9051 §6.3.7: a subscription outlives
+	 *   its mailbox); every existing mailbox starts subscribed.
+	 * - expunged: UIDs removed with the modseq of their removal, for
+	 *   QRESYNC VANISHED and other sessions' views. A mailbox's
+	 *   expunged_floor is the highest modseq whose history was pruned
+	 *   (0: complete).
+	 * - fts: the full-text index (FTS5 trigram, case-insensitive), one
+	 *   row per message row (rowid = messages.id), dropped with it.
+	 *   Messages stored before v2 get their From and Subject indexed
+	 *   from the listing columns; their bodies are not indexed.
+	 * - state.uidvalidity: the last UIDVALIDITY handed out, so that a
+	 *   mailbox created again under a deleted one's name never gets
+	 *   the old value even within the same second. */
+	"CREATE TABLE subscriptions(id INTEGER PRIMARY KEY,"
+	" user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL, UNIQUE(user, name));"
+	"INSERT INTO subscriptions(user, name) SELECT user, name"
+	" FROM mailboxes;"
+	"CREATE TABLE expunged("
+	" mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL, modseq INTEGER NOT NULL);"
+	"CREATE INDEX expunged_mailbox ON expunged(mailbox, modseq);"
+	"ALTER TABLE mailboxes ADD COLUMN expunged_floor INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE INDEX entries_modseq ON entries(mailbox, modseq);"
+	"CREATE VIRTUAL TABLE fts USING fts5(hfrom, hto, hcc, hbcc, subject,"
+	" body, headers, tokenize = 'trigram case_sensitive 0');"
+	"INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc, subject, body, headers)"
+	" SELECT id, from_hdr, '', '', '', subject, '',"
+	" 'From: ' || from_hdr || char(10) || 'Subject: ' || subject"
+	" FROM messages;"
+	"CREATE TRIGGER messages_fts_gone AFTER DELETE ON messages BEGIN"
+	" DELETE FROM fts WHERE rowid = OLD.id; END;"
+	"INSERT INTO state(key, value) SELECT 'uidvalidity',"
+	" coalesce(max(uidvalidity), 0) FROM mailboxes WHERE true"
+	" ON CONFLICT(key) DO NOTHING;",
 };
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char *const sql_text[SQL_COUNT] = {
 	[SQL_BLOB_LOOKUP] = "SELECT id, size, stored_size, location,"
@@ -115,9 +152,13 @@ static const char *const sql_text[SQL_COUNT] = {
 	[SQL_MAILBOX_NEXT_UID] = "UPDATE mailboxes SET uidnext = uidnext + 1,"
 	                         " highestmodseq = highestmodseq + 1"
 	                         " WHERE id = ?1 AND uidnext < 4294967295"
-	                         " RETURNING uidnext - 1, highestmodseq",
+	                         " RETURNING uidnext - 1, highestmodseq,"
+	                         " uidvalidity",
 	[SQL_ENTRY_INSERT] = "INSERT INTO entries(mailbox, uid, message, flags,"
-	                     " modseq) VALUES(?1, ?2, ?3, '', ?4)",
+	                     " modseq) VALUES(?1, ?2, ?3, ?5, ?4)",
+	[SQL_FTS_INSERT] = "INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc,"
+	                   " subject, body, headers)"
+	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 int

@@ -296,23 +296,34 @@ store_user_add(struct store *st, const char *address, const char *pwhash,
 		return finish(st, rc, err);
 	uid = sqlite3_last_insert_rowid(st->rd.db);
 	(void)str_fmt(buf, sizeof(buf), "%lld", (long long)uid);
-	/* UIDVALIDITY from the clock: a mailbox deleted and created again
-	 * later gets a different one (RFC 9051 §2.3.1.1). */
-	(void)str_fmt(uv, sizeof(uv), "%lld",
-	    (long long)((uint32_t)time(NULL) | 1u));
+	/* UIDVALIDITY from the clock, but never one handed out before
+	 * (mailbox.c), so that a mailbox deleted and created again gets a
+	 * different one (RFC 9051 §2.3.1.1). The defaults start
+	 * subscribed. */
 	for (i = 0; rc == 0 &&
 	     i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]);
 	     i++) {
-		sqlite3_stmt *s = prep(st,
+		uint32_t v = 0;
+		sqlite3_stmt *s;
+
+		if ((rc = mailbox_next_uidvalidity(&st->rd, &v, err)) != 0)
+			break;
+		(void)str_fmt(uv, sizeof(uv), "%lu", (unsigned long)v);
+		s = prep(st,
 		    "INSERT INTO mailboxes(user, name, special_use,"
 		    " uidvalidity) VALUES(?1, ?2, ?3, ?4)",
 		    err,
 		    ARGS(buf, default_mailboxes[i].name,
 		        default_mailboxes[i].special_use));
-
 		if (s != NULL)
 			(void)sqlite3_bind_text(s, 4, uv, -1, SQLITE_STATIC);
-		rc = run(st, s, err);
+		if ((rc = run(st, s, err)) != 0)
+			break;
+		rc = run(st,
+		    prep(st,
+		        "INSERT INTO subscriptions(user, name) VALUES(?1, ?2)",
+		        err, ARGS(buf, default_mailboxes[i].name)),
+		    err);
 	}
 	if ((rc = finish(st, rc, err)) == 0 && id_out != NULL)
 		*id_out = uid;
@@ -591,38 +602,6 @@ store_addr_resolve(struct store *st, struct slice address,
 		return db_fail(&st->rd, rc, "aliases", err);
 	}
 	return 0;
-}
-
-int
-store_mailbox_list(struct store *st, int64_t user,
-    void (*cb)(void *ctx, const struct store_mailbox *mb), void *ctx,
-    struct err *err)
-{
-	struct store_mailbox mb;
-	sqlite3_stmt *s;
-	int rc;
-
-	s = prep(st,
-	    "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext,"
-	    " m.highestmodseq,"
-	    " (SELECT count(*) FROM entries e WHERE e.mailbox = m.id)"
-	    " FROM mailboxes m WHERE m.user = ?1 ORDER BY m.id",
-	    err, NULL);
-	if (s == NULL)
-		return err->code;
-	(void)sqlite3_bind_int64(s, 1, user);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		mb.id = sqlite3_column_int64(s, 0);
-		mb.name = (const char *)sqlite3_column_text(s, 1);
-		mb.special_use = (const char *)sqlite3_column_text(s, 2);
-		mb.uidvalidity = (uint32_t)sqlite3_column_int64(s, 3);
-		mb.uidnext = (uint32_t)sqlite3_column_int64(s, 4);
-		mb.highestmodseq = (uint64_t)sqlite3_column_int64(s, 5);
-		mb.messages = (uint32_t)sqlite3_column_int64(s, 6);
-		cb(ctx, &mb);
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, "mailboxes", err);
 }
 
 int

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/blob.h"
@@ -55,6 +56,7 @@ enum sql_id {
 	SQL_MAILBOX_FIND,
 	SQL_MAILBOX_NEXT_UID,
 	SQL_ENTRY_INSERT,
+	SQL_FTS_INSERT,
 	SQL_COUNT
 };
 
@@ -64,6 +66,20 @@ struct dbconn {
 };
 
 struct commit_job;
+struct store_watch;
+
+/* Columns of the full-text index, in the order of store_fts_field (TEXT
+ * aside) and of the fts table's columns (db.c). */
+enum fts_col {
+	FTS_COL_FROM,
+	FTS_COL_TO,
+	FTS_COL_CC,
+	FTS_COL_BCC,
+	FTS_COL_SUBJECT,
+	FTS_COL_BODY,
+	FTS_COL_HEADERS,
+	FTS_COL_N
+};
 
 struct store {
 	char *dir;
@@ -90,6 +106,11 @@ struct store {
 	time_t last_gc; /* commit thread */
 
 	_Atomic uint64_t n_fsyncs, n_batches, n_committed, tmp_seq;
+
+	/* Watchers (owner thread only). A watcher removed while the list
+	 * is being walked is only marked; the walk frees it. */
+	struct store_watch *watches;
+	unsigned watch_walking;
 };
 
 /* The message being written: its stage and, once finished, what the
@@ -106,6 +127,21 @@ struct store_msg {
 	struct blob_id *parts; /* owned, n_parts */
 	size_t n_parts;
 	char from[256], subject[256], message_id[256];
+	struct buf text[FTS_COL_N]; /* for the full-text index */
+};
+
+/* An entry mutation run by the commit thread inside the batch
+ * transaction, in its own SAVEPOINT (ops.c). */
+struct store_op {
+	/* Commit thread, write connection. 0, or an error (the savepoint
+	 * is rolled back). Fills what `done` reports. */
+	int (*run)(struct store *st, struct store_op *op, struct err *err);
+	/* Owner (loop) thread, exactly once: reports and frees op. status
+	 * 0 only if the batch committed. */
+	void (*done)(struct store_op *op, int status, const struct err *err);
+	/* For watchers, filled by run: the user and the (at most two)
+	 * mailboxes changed; 0 when none. */
+	int64_t user_id, mailbox_ids[2];
 };
 
 /* --- blob stage (blob.c) --- */
@@ -166,6 +202,36 @@ void store_msg_destroy(struct store_msg *m);
 int commit_start(struct store *st, struct err *err);
 /* Drains the queue, runs the remaining callbacks, stops the thread. */
 void commit_stop(struct store *st);
+/* Queues an op for the next batch (inline without a loop: run and done
+ * before this returns). Takes op. */
+void commit_op(struct store *st, struct store_op *op);
+
+/* --- watch.c --- */
+
+/* Calls the watchers of user_id about mailbox_id (owner thread). */
+void watch_notify(struct store *st, int64_t user_id, int64_t mailbox_id);
+/* Frees every watcher (store_close). */
+void watch_free_all(struct store *st);
+
+/* --- flags.c --- */
+
+/* Normalises a space-separated flag list into out: \Recent dropped,
+ * system flags in their canonical case, duplicates (case-insensitive)
+ * removed, one space between. ERR_INPUT (a flag with bad characters),
+ * ERR_LIMIT (longer than STORE_FLAGS_MAX). */
+#define STORE_FLAGS_MAX 8192
+int flags_normalize(const char *in, struct buf *out);
+/* Applies mode with `arg` (normalised) to `cur` (normalised) into out;
+ * returns whether the set changed. */
+bool flags_apply(const char *cur, int mode, const char *arg, struct buf *out);
+/* Whether the normalised list has `flag` (case-insensitive). */
+bool flags_has(const char *list, const char *flag);
+
+/* --- mailbox.c --- */
+
+/* The next UIDVALIDITY (state.uidvalidity, on connection c inside its
+ * transaction): max(now, last + 1). */
+int mailbox_next_uidvalidity(struct dbconn *c, uint32_t *out, struct err *err);
 
 /* --- store.c --- */
 
