@@ -379,3 +379,37 @@ class Raw:
             self.sock.close()
         except OSError:
             pass
+
+
+# --- IMAP (issue 3) -------------------------------------------------------------
+def imap_ports_of(d):
+    """(IMAP with STARTTLS, IMAPS) ports of a Despatch: 143+N and 993+N."""
+    return 143 + d.offset, 993 + d.offset
+
+
+@pytest.fixture
+def imap_ports(despatch):
+    return imap_ports_of(despatch)
+
+
+def wait_imap(d, timeout=20):
+    """Fails the test unless both IMAP listeners of a started server accept
+    within timeout seconds."""
+    for p in imap_ports_of(d):
+        if not wait_port(p, timeout, d.proc):
+            pytest.fail(f"despatch serve does not accept IMAP on {HOST}:{p} "
+                        f"within {timeout}s:\n" + d.stderr_text()[-3000:])
+
+
+@pytest.fixture
+def imap_server(server):
+    """A running server whose IMAP listeners (143+N, 993+N) accept."""
+    wait_imap(server)
+    return server
+
+
+@pytest.fixture(params=[False, True], ids=["rev1", "rev2"])
+def rev2(request):
+    """Runs a test twice: in an IMAP4rev1 session and in one that sent
+    ENABLE IMAP4rev2."""
+    return request.param
