@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "store/blob.h"
 
@@ -22,6 +23,25 @@ struct ingest_summary {
 	char message_id[256];
 	char date[128];
 };
+
+/* Text for the full-text index, UTF-8: the top-level From, To, Cc, Bcc
+ * and Subject values (RFC 2047 decoded where the mime layer can), the
+ * decoded text of text/plain and text/html leaves (tags stripped), and
+ * every top-level field as "Name: value" lines. Bounded: a column stops
+ * growing at its cap (the text is cut, the message is not refused). */
+enum ingest_text_col {
+	INGEST_TEXT_FROM,
+	INGEST_TEXT_TO,
+	INGEST_TEXT_CC,
+	INGEST_TEXT_BCC,
+	INGEST_TEXT_SUBJECT,
+	INGEST_TEXT_BODY,
+	INGEST_TEXT_HEADERS,
+	INGEST_TEXT_N
+};
+#define INGEST_TEXT_FIELD_MAX   (64 * 1024)
+#define INGEST_TEXT_BODY_MAX    (1024 * 1024)
+#define INGEST_TEXT_HEADERS_MAX (256 * 1024)
 
 /* A new ingest writing its blobs into stage. */
 struct ingest *ingest_new(struct blob_stage *stage);
@@ -39,6 +59,9 @@ const struct ingest_summary *ingest_summary(const struct ingest *in);
 /* Every blob the skeleton references (parts; not the skeleton itself),
  * valid after ingest_finish until ingest_free; duplicates removed. */
 const struct blob_id *ingest_parts(const struct ingest *in, size_t *n_out);
+/* Moves the index text (INGEST_TEXT_N buffers) into out, which the
+ * caller then owns (buf_clear each). Valid once, after ingest_finish. */
+void ingest_text_take(struct ingest *in, struct buf *out);
 /* Frees; unfinished blob writers are aborted. Accepts NULL. */
 void ingest_free(struct ingest **inp);
 

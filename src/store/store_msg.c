@@ -75,6 +75,11 @@ store_msg_finish(struct store_msg *m, struct err *err)
 	(void)str_copy(m->from, sizeof(m->from), sum->from);
 	(void)str_copy(m->subject, sizeof(m->subject), sum->subject);
 	(void)str_copy(m->message_id, sizeof(m->message_id), sum->message_id);
+	_Static_assert((int)INGEST_TEXT_N == (int)FTS_COL_N &&
+	        (int)INGEST_TEXT_BODY == (int)FTS_COL_BODY &&
+	        (int)INGEST_TEXT_HEADERS == (int)FTS_COL_HEADERS,
+	    "index columns");
+	ingest_text_take(m->glue, m->text);
 	parts = ingest_parts(m->glue, &m->n_parts);
 	if (m->n_parts > 0) {
 		m->parts = xcalloc(m->n_parts, sizeof(*m->parts));

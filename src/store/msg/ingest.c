@@ -22,6 +22,7 @@
 #include "mime/parser.h"
 #include "store/ingest.h"
 #include "store/msg/skeleton.h"
+#include "store/msg/text.h"
 
 #include "lib/banned.h"
 
@@ -63,6 +64,8 @@ struct ingest {
 	size_t nparts, cap;
 	size_t *slots; /* open-addressed index into parts (+1, 0 empty) */
 	size_t nslots;
+
+	struct text_extract text; /* for the full-text index */
 };
 
 /* --- part id set ------------------------------------------------------ */
@@ -406,8 +409,10 @@ on_event(void *ctx, const struct mime_event *ev)
 	case MIME_EV_PART_BEGIN:
 		return 0;
 	case MIME_EV_FIELD:
-		if (ev->depth == 0)
+		if (ev->depth == 0) {
 			summary_field(in, ev);
+			text_field(&in->text, ev->name, ev->value);
+		}
 		return lit_add(in, ev->data);
 	case MIME_EV_HEADER_END:
 		if ((rc = lit_add(in, ev->data)) != 0)
@@ -415,14 +420,18 @@ on_event(void *ctx, const struct mime_event *ev)
 		if (ev->part->is_multipart)
 			return 0;
 		leaf_begin(in, ev->part->cte);
+		text_leaf_begin(&in->text, ev->part);
 		return lit_flush(in); /* literals precede the leaf's ref */
 	case MIME_EV_BODY:
+		text_leaf_data(&in->text, ev->data);
 		return leaf_data(in, ev->data);
 	case MIME_EV_PREAMBLE:
 	case MIME_EV_BOUNDARY:
 	case MIME_EV_EPILOGUE:
 		return lit_add(in, ev->data);
 	case MIME_EV_PART_END:
+		if (in->in_leaf)
+			text_leaf_end(&in->text);
 		return in->in_leaf ? leaf_end(in) : 0;
 	}
 	return 0;
@@ -445,6 +454,7 @@ ingest_new(struct blob_stage *stage)
 	in->check = xmalloc(sizeof(*in->check));
 	in->dec = xmalloc(codec_check_out_bound(DEC_CHUNK));
 	(void)buf_append(&in->skel, head, sizeof(head));
+	text_init(&in->text);
 	return in;
 }
 
@@ -514,6 +524,17 @@ ingest_parts(const struct ingest *in, size_t *n_out)
 }
 
 void
+ingest_text_take(struct ingest *in, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < INGEST_TEXT_N; i++) {
+		out[i] = in->text.col[i];
+		memset(&in->text.col[i], 0, sizeof(in->text.col[i]));
+	}
+}
+
+void
 ingest_free(struct ingest **inp)
 {
 	struct ingest *in = *inp;
@@ -528,6 +549,7 @@ ingest_free(struct ingest **inp)
 	buf_clear(&in->skel);
 	buf_clear(&in->lit);
 	buf_clear(&in->tee);
+	text_clear(&in->text);
 	free(in->check);
 	free(in->dec);
 	free(in->parts);
