@@ -311,6 +311,23 @@ test_header_block_empty_header(void **state)
 }
 
 static void
+test_header_block_bare_lf(void **state)
+{
+	struct fx *f = *state;
+	static const char m[] = "Subject: lf\n\nbody\n";
+	char buf[64];
+	size_t n;
+	struct err e;
+	int64_t id = put(f, m);
+
+	assert_int_equal(store_msg_header_block(f->st, id, buf, sizeof(buf), &n,
+	                     &e),
+	    0);
+	assert_int_equal(n, 13);
+	assert_memory_equal(buf, m, 13);
+}
+
+static void
 test_reader_by_id_and_skip(void **state)
 {
 	struct fx *f = *state;
@@ -352,6 +369,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_header_block, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_header_block_empty_header,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_block_bare_lf,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_by_id_and_skip,
 		    setup, teardown),

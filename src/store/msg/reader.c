@@ -430,30 +430,25 @@ msg_reader_skip(struct msg_reader *r, uint64_t n, struct err *err)
 }
 
 /* Appends what fits of p[0..n) to out and looks for the end of the
- * header block; true once it is complete. *state counts the CR LF CR LF
- * bytes matched so far. */
+ * header block (CRLF CRLF, or LF LF from a client that sent bare LFs);
+ * true once it is complete. *last holds the last four bytes seen. */
 static bool
 hdr_take(char *out, size_t cap, size_t *len, const unsigned char *p, size_t n,
-    unsigned *state, size_t *used)
+    uint32_t *last)
 {
-	static const char end[] = "\r\n\r\n";
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		if (*len < cap)
-			out[(*len)] = (char)p[i];
+			out[*len] = (char)p[i];
 		(*len)++;
+		*last = (*last << 8) | p[i];
 		/* The block may also be just CRLF (no fields at all). */
-		if (p[i] == (unsigned char)end[*state])
-			(*state)++;
-		else
-			*state = p[i] == '\r' ? 1 : 0;
-		if (*state == 4 || (*state == 2 && *len == 2)) {
-			*used = i + 1;
+		if (*last == 0x0d0a0d0a || (*last & 0xffff) == 0x0a0a ||
+		    (*len == 2 && *last == 0x0d0a) ||
+		    (*len == 1 && *last == 0x0a))
 			return true;
-		}
 	}
-	*used = n;
 	return false;
 }
 
@@ -465,14 +460,16 @@ msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
 	struct skel_rec_info ri;
 	struct blob_reader *br = NULL;
 	unsigned char buf[1024];
-	size_t len = 0, used, k, got;
-	unsigned state = 0;
+	size_t len = 0, k, got;
+	uint32_t last = 0;
 	bool done = false;
 	int rc;
 
 	if ((rc = sk_open(s, st, NULL, skeleton, err)) != 0)
 		goto out;
-	while (!done) {
+	/* Past cap nothing more is copied: stop reading (a header block
+	 * without its blank line must not drag a body part through). */
+	while (!done && len < cap) {
 		if ((rc = sk_record(s, &ri, err)) != 0)
 			goto out;
 		if (ri.type == SKEL_END || ri.type == SKEL_B64 ||
@@ -489,17 +486,16 @@ msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
 				if ((rc = blob_reader_read(br, buf, sizeof(buf),
 				         &got, err)) != 0)
 					goto out;
-				done = hdr_take(p, cap, &len, buf, got, &state,
-				    &used);
-			} while (!done && got > 0);
+				done = hdr_take(p, cap, &len, buf, got, &last);
+			} while (!done && got > 0 && len < cap);
 			blob_reader_close(&br);
 			continue;
 		}
-		for (; ri.n > 0 && !done; ri.n -= k) {
+		for (; ri.n > 0 && !done && len < cap; ri.n -= k) {
 			k = ri.n < sizeof(buf) ? (size_t)ri.n : sizeof(buf);
 			if ((rc = sk_get(s, buf, k, err)) != 0)
 				goto out;
-			done = hdr_take(p, cap, &len, buf, k, &state, &used);
+			done = hdr_take(p, cap, &len, buf, k, &last);
 		}
 	}
 	*n_out = len < cap ? len : cap;

@@ -955,6 +955,29 @@ test_verify_clean(void **state)
 	verify_clean(f);
 }
 
+static void
+test_verify_finds_index_trouble(void **state)
+{
+	struct fx *f = *state;
+	uint64_t problems = 0;
+	struct err e;
+
+	deliver(f, f->a, "INBOX", NULL, 0, "1");
+	deliver(f, f->a, "INBOX", NULL, 0, "2");
+	verify_clean(f);
+	assert_int_equal(db_exec(&f->st->rd,
+	                     "DELETE FROM fts WHERE rowid ="
+	                     " (SELECT min(id) FROM messages);"
+	                     "INSERT INTO expunged(mailbox, uid, modseq)"
+	                     " SELECT mailbox, uid, modseq FROM entries"
+	                     " WHERE uid = 2",
+	                     &e),
+	    0);
+	assert_int_equal(store_verify_blobs(f->st, NULL, NULL, &problems, &e),
+	    0);
+	assert_int_equal(problems, 2);
+}
+
 int
 main(void)
 {
@@ -986,6 +1009,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_verify_finds_index_trouble,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

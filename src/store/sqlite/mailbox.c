@@ -514,7 +514,9 @@ store_mailbox_rename(struct store *st, int64_t user_id, const char *from,
 	fl = strlen(f);
 	if (strcmp(t, "INBOX") == 0 || strcmp(f, t) == 0)
 		return err_set(err, ERR_EXISTS, "mailbox %s exists", t);
-	if (strncmp(t, f, fl) == 0 && t[fl] == '/')
+	/* INBOX's children stay where they are when it is renamed, so
+	 * "INBOX" to "INBOX/old" is fine. */
+	if (strcmp(f, "INBOX") != 0 && strncmp(t, f, fl) == 0 && t[fl] == '/')
 		return err_set(err, ERR_INPUT, "cannot rename %s into itself",
 		    f);
 	if ((rc = begin(st, err)) != 0)

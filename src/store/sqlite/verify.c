@@ -78,6 +78,43 @@ check_sql(struct store *st, const char *pragma,
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, pragma, err);
 }
 
+/* The IMAP tables (schema v2): index rows belong to existing messages
+ * and every message has one; an expunged UID is not in use; UIDs and
+ * modseqs stay below their mailbox's uidnext and highestmodseq. */
+static int
+check_imap(struct store *st, void (*cb)(void *, const char *), void *ctx,
+    uint64_t *problems, struct err *err)
+{
+	static const struct {
+		const char *sql, *what;
+	} checks[] = {
+		{ "SELECT count(*) FROM fts WHERE rowid NOT IN"
+		  " (SELECT id FROM messages)",
+		    "index rows without a message" },
+		{ "SELECT count(*) FROM messages WHERE id NOT IN"
+		  " (SELECT rowid FROM fts)",
+		    "messages without an index row" },
+		{ "SELECT count(*) FROM expunged x JOIN entries e"
+		  " ON e.mailbox = x.mailbox AND e.uid = x.uid",
+		    "expunged UIDs still in use" },
+		{ "SELECT count(*) FROM entries e JOIN mailboxes m"
+		  " ON m.id = e.mailbox WHERE e.uid >= m.uidnext"
+		  " OR e.modseq > m.highestmodseq",
+		    "entries past their mailbox's uidnext or highestmodseq" },
+	};
+	int64_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof(checks) / sizeof(*checks); i++) {
+		if (db_int(&st->rd, checks[i].sql, &n, err) != 0)
+			return err->code;
+		if (n > 0)
+			problem(cb, ctx, problems, "database: %lld %s",
+			    (long long)n, checks[i].what);
+	}
+	return 0;
+}
+
 int
 store_verify_blobs(struct store *st, void (*cb)(void *ctx, const char *problem),
     void *ctx, uint64_t *problems, struct err *err)
@@ -96,6 +133,8 @@ store_verify_blobs(struct store *st, void (*cb)(void *ctx, const char *problem),
 	         err)) != 0 ||
 	    (rc = check_sql(st, "PRAGMA foreign_key_check", cb, ctx, problems,
 	         err)) != 0)
+		goto out;
+	if ((rc = check_imap(st, cb, ctx, problems, err)) != 0)
 		goto out;
 	rc = sqlite3_prepare_v2(st->rd.db,
 	    "SELECT b.hash, b.stored_size, b.location, b.refcount,"
