@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "store/ingest.h"
 #include "store/sqlite/test_util.h"
 
 struct fx {
@@ -266,6 +267,47 @@ test_fts_follows_entries(void **state)
 }
 
 static void
+test_fts_body_capped(void **state)
+{
+	struct fx *f = *state;
+	struct buf m;
+	struct store_mailbox_status s;
+	struct err e;
+	int64_t n = 0;
+
+	/* 3 MiB of UTF-8 text: the index keeps the first 1 MiB. */
+	buf_init(&m, 4 * 1024 * 1024);
+	assert_int_equal(buf_printf(&m,
+	                     "Subject: big\r\n"
+	                     "Content-Type: text/plain; "
+	                     "charset=utf-8\r\n\r\nSTARTMARK\r\n"),
+	    0);
+	while (m.len < 3 * 1024 * 1024)
+		assert_int_equal(buf_printf(&m,
+		                     "fill \xc3\xa9t\xc3\xa9 "
+		                     "line\r\n"),
+		    0);
+	assert_int_equal(buf_printf(&m, "ENDMARK\r\n"), 0);
+	(void)put(f, m.p);
+	buf_clear(&m);
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "startmark"),
+	    "4");
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "endmark"), "");
+	/* Still UTF-8 (the cut fell inside a sequence or not). */
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "ÉTÉ LINE"),
+	    "4");
+	assert_int_equal(db_int(&f->st->rd,
+	                     "SELECT max(length(CAST(body AS BLOB)))"
+	                     " FROM fts",
+	                     &n, &e),
+	    0);
+	assert_true(n <= INGEST_TEXT_BODY_MAX);
+	assert_true(n > INGEST_TEXT_BODY_MAX - 16);
+	assert_int_equal(store_mailbox_status(f->st, f->a, "INBOX", &s, &e), 0);
+	assert_int_equal(s.messages, 4);
+}
+
+static void
 test_header_block(void **state)
 {
 	struct fx *f = *state;
@@ -365,6 +407,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_follows_entries, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_body_capped, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_header_block, setup,
 		    teardown),

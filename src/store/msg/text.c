@@ -101,6 +101,19 @@ to_utf8(const char *charset, struct slice in, struct buf *out, size_t cap)
 		put(out, cap, in.p, in.len);
 		return;
 	}
+	/* Text cut at a cap may end inside a sequence: still UTF-8. */
+	for (i = in.len; i > 0 && in.len - i < 4; i--) {
+		unsigned char c = (unsigned char)in.p[i - 1];
+
+		if ((c & 0xc0) == 0x80)
+			continue;
+		if (c >= 0xc0 &&
+		    utf8_valid((const unsigned char *)in.p, i - 1)) {
+			put(out, cap, in.p, i - 1);
+			return;
+		}
+		break;
+	}
 	for (i = 0; i < in.len && out->len < cap; i++) {
 		unsigned char c = (unsigned char)in.p[i];
 
@@ -406,17 +419,20 @@ text_leaf_end(struct text_extract *t)
 	part_put(t, tail, n);
 	if (t->part.len == 0)
 		return;
-	/* UTF-8 of ISO-8859-1 at most doubles. */
-	buf_init(&conv, 2 * INGEST_TEXT_BODY_MAX + 8);
-	(void)buf_append(&conv, "", 0);
-	to_utf8(t->charset, buf_slice(&t->part), &conv,
-	    2 * INGEST_TEXT_BODY_MAX);
 	if (body->len > 0)
 		put(body, INGEST_TEXT_BODY_MAX, "\n", 1);
-	if (t->html)
-		html_strip(buf_slice(&conv), body, INGEST_TEXT_BODY_MAX);
-	else
-		put(body, INGEST_TEXT_BODY_MAX, conv.p, conv.len);
-	buf_clear(&conv);
+	if (!t->html) {
+		to_utf8(t->charset, buf_slice(&t->part), body,
+		    INGEST_TEXT_BODY_MAX);
+	} else {
+		/* Tags are ASCII in every charset read here: strip first,
+		 * then convert what is left (no second full-size copy). */
+		buf_init(&conv, t->part.len + 8);
+		(void)buf_append(&conv, "", 0);
+		html_strip(buf_slice(&t->part), &conv, t->part.len);
+		to_utf8(t->charset, buf_slice(&conv), body,
+		    INGEST_TEXT_BODY_MAX);
+		buf_clear(&conv);
+	}
 	buf_reset(&t->part);
 }

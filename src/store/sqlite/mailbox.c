@@ -329,23 +329,24 @@ store_mailbox_status(struct store *st, int64_t user_id, const char *name,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	/* Flags are stored normalised (flags.c), so an exact token test
-	 * on " flags " finds \Seen and \Deleted. */
+	/* One pass over the mailbox's entries. Flags are stored normalised
+	 * (flags.c), so an exact token test on " flags " finds \Seen and
+	 * \Deleted. IDLE polls this once a second per session. */
 	s = q(st,
 	    "SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq,"
 	    " coalesce(m.special_use, ''),"
 	    " EXISTS (SELECT 1 FROM subscriptions s WHERE s.user = m.user"
 	    " AND s.name = m.name),"
-	    " (SELECT count(*) FROM entries e WHERE e.mailbox = m.id),"
-	    " (SELECT count(*) FROM entries e WHERE e.mailbox = m.id"
-	    " AND instr(' ' || e.flags || ' ', ' \\Seen ') = 0),"
-	    " (SELECT count(*) FROM entries e WHERE e.mailbox = m.id"
-	    " AND instr(' ' || e.flags || ' ', ' \\Deleted ') > 0),"
-	    " (SELECT min(e.uid) FROM entries e WHERE e.mailbox = m.id"
-	    " AND instr(' ' || e.flags || ' ', ' \\Seen ') = 0),"
-	    " (SELECT coalesce(sum(g.size), 0) FROM entries e"
-	    " JOIN messages g ON g.id = e.message WHERE e.mailbox = m.id)"
-	    " FROM mailboxes m WHERE m.user = ?1 AND m.name = ?2",
+	    " count(e.uid),"
+	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Seen ') = 0), 0),"
+	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Deleted ') > 0),"
+	    " 0),"
+	    " min(CASE WHEN instr(' ' || e.flags || ' ', ' \\Seen ') = 0"
+	    " THEN e.uid END),"
+	    " coalesce(sum(g.size), 0)"
+	    " FROM mailboxes m LEFT JOIN entries e ON e.mailbox = m.id"
+	    " LEFT JOIN messages g ON g.id = e.message"
+	    " WHERE m.user = ?1 AND m.name = ?2 GROUP BY m.id",
 	    err);
 	if (s == NULL)
 		return err->code;
