@@ -308,6 +308,25 @@ test_fts_body_capped(void **state)
 }
 
 static void
+test_fts_charsets(void **state)
+{
+	struct fx *f = *state;
+
+	(void)put(f,
+	    "Subject: =?ISO-8859-1?Q?caf=E9?= =?KOI8-R?B?8NLJ18XU?=\r\n"
+	    "Content-Type: text/plain; charset=koi8-r\r\n"
+	    "\r\n"
+	    "\xf0\xd2\xc9\xd7\xc5\xd4 \xcd\xc9\xd2\r\n");
+	assert_string_equal(search(f, f->inbox, STORE_FTS_SUBJECT,
+	                        "CAFÉПРИВЕТ"),
+	    "4");
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "привет мир"),
+	    "4");
+	assert_string_equal(search(f, f->inbox, STORE_FTS_TEXT, "ПРИВЕТ МИР"),
+	    "4");
+}
+
+static void
 test_header_block(void **state)
 {
 	struct fx *f = *state;
@@ -409,6 +428,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_follows_entries, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_body_capped, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_charsets, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_header_block, setup,
 		    teardown),

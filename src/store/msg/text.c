@@ -3,18 +3,20 @@
  * the column caps of ingest.h: a text leaf's decoded bytes are kept only
  * up to what the body column can still take, and converted to UTF-8 once
  * the leaf ends (a charset conversion needs whole sequences).
- *
- * XXX(store): header values are decoded and charsets converted by the
- * small fallbacks below (RFC 2047 B/Q words; UTF-8 kept, anything else
- * read as ISO-8859-1) until mime_header_decode / mime_charset_to_utf8 of
- * mime/imapdata.h land. */
+ * Header values are decoded by mime_header_decode (RFC 2047) and text
+ * converted by mime_charset_to_utf8 (iconv; unlabelled 8-bit text is
+ * UTF-8 if valid, else ISO-8859-1). */
 #include <string.h>
 #include <strings.h>
 
 #include "lib/str.h"
+#include "mime/imapdata.h"
 #include "store/msg/text.h"
 
 #include "lib/banned.h"
+
+/* Bytes of a text part converted at a time. */
+#define TEXT_CHUNK (64 * 1024)
 
 static const size_t col_max[INGEST_TEXT_N] = {
 	[INGEST_TEXT_FROM] = INGEST_TEXT_FIELD_MAX,
@@ -89,147 +91,47 @@ utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-/* Charset to UTF-8 (fallback, see the XXX above). */
+/* Converts text in charset to UTF-8 (mime_charset_to_utf8) and appends
+ * what the cap allows. Converted in pieces ending at line ends, so the
+ * scratch buffer stays small whatever the part's size. */
 static void
 to_utf8(const char *charset, struct slice in, struct buf *out, size_t cap)
 {
-	char u[2];
-	size_t i;
+	struct buf tmp;
+	size_t k, i;
 
-	(void)charset;
-	if (utf8_valid((const unsigned char *)in.p, in.len)) {
-		put(out, cap, in.p, in.len);
-		return;
-	}
-	/* Text cut at a cap may end inside a sequence: still UTF-8. */
-	for (i = in.len; i > 0 && in.len - i < 4; i--) {
-		unsigned char c = (unsigned char)in.p[i - 1];
+	/* Text cut at a cap may end inside a UTF-8 sequence: drop that
+	 * tail rather than have the whole part read as ISO-8859-1. */
+	if (charset[0] == '\0' || strcasecmp(charset, "utf-8") == 0 ||
+	    strcasecmp(charset, "utf8") == 0 ||
+	    strcasecmp(charset, "us-ascii") == 0) {
+		for (i = in.len; i > 0 && in.len - i < 4; i--) {
+			unsigned char c = (unsigned char)in.p[i - 1];
 
-		if ((c & 0xc0) == 0x80)
-			continue;
-		if (c >= 0xc0 &&
-		    utf8_valid((const unsigned char *)in.p, i - 1)) {
-			put(out, cap, in.p, i - 1);
-			return;
-		}
-		break;
-	}
-	for (i = 0; i < in.len && out->len < cap; i++) {
-		unsigned char c = (unsigned char)in.p[i];
-
-		if (c < 0x80) {
-			(void)buf_append(out, &in.p[i], 1);
-			continue;
-		}
-		u[0] = (char)(0xc0 | (c >> 6));
-		u[1] = (char)(0x80 | (c & 0x3f));
-		(void)buf_append(out, u, 2);
-	}
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes one encoded word's text (B or Q) into out. */
-static void
-word_decode(char enc, struct slice s, char *out, size_t *n_out)
-{
-	struct b64_decoder d;
-	size_t i, n = 0;
-	int h, l;
-
-	if (enc == 'b' || enc == 'B') {
-		b64_decoder_init(&d);
-		n = b64_decode(&d, s.p, s.len, out);
-		n += b64_decode_finish(&d, out + n);
-		*n_out = n;
-		return;
-	}
-	for (i = 0; i < s.len; i++) {
-		if (s.p[i] == '_') {
-			out[n++] = ' ';
-		} else if (s.p[i] == '=' && i + 2 < s.len &&
-		    (h = hexval(s.p[i + 1])) >= 0 &&
-		    (l = hexval(s.p[i + 2])) >= 0) {
-			out[n++] = (char)(h * 16 + l);
-			i += 2;
-		} else {
-			out[n++] = s.p[i];
-		}
-	}
-	*n_out = n;
-}
-
-/* RFC 2047 (fallback): encoded words decoded, whitespace between two
- * adjacent words dropped, everything else kept. */
-static void
-header_decode(struct slice v, struct buf *out, size_t cap)
-{
-	char word[1024], cs[MIME_TOKEN_MAX];
-	size_t i = 0, pend_ws = 0, wn;
-	const char *q1, *q2, *end;
-	bool last_word = false;
-
-	while (i < v.len && out->len < cap) {
-		if (v.len - i >= 2 && v.p[i] == '=' && v.p[i + 1] == '?') {
-			q1 = memchr(v.p + i + 2, '?', v.len - i - 2);
-			q2 = q1 != NULL && q1 + 2 < v.p + v.len && q1[2] == '?'
-			    ? q1 + 2
-			    : NULL;
-			end = NULL;
-			if (q2 != NULL)
-				for (const char *x = q2 + 1;
-				     x + 1 < v.p + v.len; x++)
-					if (x[0] == '?' && x[1] == '=') {
-						end = x;
-						break;
-					}
-			if (end != NULL && (size_t)(end - q2 - 1) < 1000 &&
-			    (size_t)(q1 - v.p - i - 2) < sizeof(cs)) {
-				(void)str_from_slice(cs, sizeof(cs),
-				    slice_make(v.p + i + 2,
-				        (size_t)(q1 - v.p) - i - 2));
-				word_decode(q1[1],
-				    slice_make(q2 + 1, (size_t)(end - q2 - 1)),
-				    word, &wn);
-				if (!last_word && pend_ws > 0)
-					put(out, cap, v.p + i - pend_ws,
-					    pend_ws);
-				to_utf8(cs, slice_make(word, wn), out, cap);
-				i = (size_t)(end - v.p) + 2;
-				pend_ws = 0;
-				last_word = true;
+			if ((c & 0xc0) == 0x80)
 				continue;
-			}
+			if (c >= 0xc0 &&
+			    !utf8_valid((const unsigned char *)in.p, in.len) &&
+			    utf8_valid((const unsigned char *)in.p, i - 1))
+				in.len = i - 1;
+			break;
 		}
-		if (v.p[i] == ' ' || v.p[i] == '\t') {
-			pend_ws++;
-			i++;
-			continue;
-		}
-		if (pend_ws > 0)
-			put(out, cap, v.p + i - pend_ws, pend_ws);
-		pend_ws = 0;
-		last_word = false;
-		/* Raw bytes up to the next blank or encoded word. */
-		size_t j = i;
-		while (j < v.len && v.p[j] != ' ' && v.p[j] != '\t' &&
-		    !(v.len - j >= 2 && v.p[j] == '=' && v.p[j + 1] == '?'))
-			j++;
-		if (j == i)
-			j++;
-		to_utf8("", slice_make(v.p + i, j - i), out, cap);
-		i = j;
 	}
+	buf_init(&tmp, 4 * TEXT_CHUNK + 64);
+	while (in.len > 0 && out->len < cap) {
+		k = in.len < TEXT_CHUNK ? in.len : TEXT_CHUNK;
+		if (k < in.len) {
+			const char *lf = memchr(in.p + k / 2, '\n', k - k / 2);
+
+			if (lf != NULL)
+				k = (size_t)(lf - in.p) + 1;
+		}
+		buf_reset(&tmp);
+		(void)mime_charset_to_utf8(charset, slice_make(in.p, k), &tmp);
+		put(out, cap, tmp.p != NULL ? tmp.p : "", tmp.len);
+		in = slice_skip(in, k);
+	}
+	buf_clear(&tmp);
 }
 
 /* The value without CR and LF (unfolded) and trimmed, into a scratch
@@ -259,7 +161,7 @@ text_field(struct text_extract *t, struct slice name, struct slice value)
 	buf_init(&tmp, INGEST_TEXT_FIELD_MAX);
 	buf_init(&dec, 2 * INGEST_TEXT_FIELD_MAX);
 	(void)buf_append(&dec, "", 0);
-	header_decode(unfold(value, &tmp), &dec, 2 * INGEST_TEXT_FIELD_MAX);
+	(void)mime_header_decode(unfold(value, &tmp), &dec);
 	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
 		struct buf *c = &t->col[i];
 
