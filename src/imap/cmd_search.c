@@ -1279,7 +1279,9 @@ address_keys(struct search *q, struct pool *p, const char *field,
 	struct slice name;
 	size_t n, i;
 
-	*mailbox_out = *display_out = (struct pref){ 0, 0 };
+	*mailbox_out = (struct pref){ 0, 0 };
+	if (display_out != NULL)
+		*display_out = (struct pref){ 0, 0 };
 	if (!mime_header_get(slice_make(q->hdr, q->hdr_len), field, &q->val))
 		return;
 	n = mime_address_parse(buf_slice(&q->val), ad, NELEM(ad));
