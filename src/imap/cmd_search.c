@@ -775,6 +775,78 @@ has_keyword(const struct imap_view *v, const struct imap_msg *m, const char *kw)
 	return false;
 }
 
+/* The next field of a header block at *pos: its name and its value
+ * (raw, folding CRLFs still in). false at the end. */
+static bool
+header_next(struct slice hb, size_t *pos, struct slice *name_out,
+    struct slice *value_out)
+{
+	size_t i = *pos, start, colon, end;
+
+	while (i < hb.len) {
+		start = i;
+		/* the field runs to a CRLF not followed by WSP */
+		end = i;
+		for (;;) {
+			while (end < hb.len && hb.p[end] != '\n')
+				end++;
+			if (end + 1 < hb.len &&
+			    (hb.p[end + 1] == ' ' || hb.p[end + 1] == '\t')) {
+				end++;
+				continue;
+			}
+			break;
+		}
+		i = end < hb.len ? end + 1 : hb.len;
+		if (end - start <= 1) /* the blank line: the end */
+			break;
+		for (colon = start; colon < end && hb.p[colon] != ':'; colon++)
+			;
+		if (colon == end || colon == start)
+			continue; /* not a field (e.g. an mbox From line) */
+		*name_out = slice_trim(slice_make(hb.p + start, colon - start));
+		*value_out = slice_make(hb.p + colon + 1, end - colon - 1);
+		*pos = i;
+		return true;
+	}
+	*pos = hb.len;
+	return false;
+}
+
+/* HEADER name string: any field of that name whose decoded, unfolded
+ * value contains the string (RFC 9051 §6.4.4; case-insensitive). Every
+ * field of the name counts, not only the first (Received, Comments). */
+static int
+header_match(struct search *q, const struct sk *k)
+{
+	struct slice hb = slice_make(q->hdr, q->hdr_len), name, value;
+	struct slice want = slice_cstr(k->str);
+	size_t pos = 0, j;
+
+	while (header_next(hb, &pos, &name, &value)) {
+		if (!slice_eq_ci(name, want))
+			continue;
+		if (k->val.len == 0) /* RFC 9051: any message with the field */
+			return 1;
+		/* unfold: CR and LF go, the WSP after them stays */
+		buf_reset(&q->val);
+		for (j = 0; j < value.len; j++)
+			if (value.p[j] != '\r' && value.p[j] != '\n')
+				(void)buf_append(&q->val, value.p + j, 1);
+		buf_reset(&q->dec);
+		buf_reset(&q->fold);
+		if (mime_header_decode(slice_trim(buf_slice(&q->val)),
+		        &q->dec) != 0) { /* too long to decode: search it raw */
+			buf_reset(&q->dec);
+			(void)buf_append_slice(&q->dec, buf_slice(&q->val));
+		}
+		(void)fold_utf8(buf_slice(&q->dec), &q->fold);
+		if (kmp_find(buf_slice(&q->fold), k->val, k->kmp))
+			return 1;
+	}
+	return 0;
+}
+
 /* Leaf keys evaluated per message. Returns 1 match, 0 no, <0 error. */
 static int
 leaf_match(struct search *q, const struct sk *k, size_t i)
@@ -814,19 +886,7 @@ leaf_match(struct search *q, const struct sk *k, size_t i)
 	case SK_HEADER:
 		if ((rc = load_header(q, i)) != 0)
 			return rc;
-		if (!mime_header_get(slice_make(q->hdr, q->hdr_len), k->str,
-		        &q->val))
-			return 0;
-		if (k->val.len == 0) /* RFC 9051: any message with the field */
-			return 1;
-		buf_reset(&q->dec);
-		buf_reset(&q->fold);
-		if (mime_header_decode(buf_slice(&q->val), &q->dec) != 0)
-			buf_reset(&q->dec); /* too long: search it raw */
-		if (q->dec.len == 0 && q->val.len > 0)
-			(void)buf_append_slice(&q->dec, buf_slice(&q->val));
-		(void)fold_utf8(buf_slice(&q->dec), &q->fold);
-		return kmp_find(buf_slice(&q->fold), k->val, k->kmp);
+		return header_match(q, k);
 	default:
 		return 0;
 	}
