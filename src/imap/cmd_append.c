@@ -106,6 +106,21 @@ begin_fail(struct imap_session *s, const char *status, const char *text)
 	return ERR_INPUT;
 }
 
+/* Message literals already streamed in the command so far. */
+static size_t
+count_streamed(const struct imap_arg *x)
+{
+	size_t n = 0;
+
+	for (; x != NULL; x = x->next) {
+		if (x->type == IMAP_ARG_STREAMED)
+			n++;
+		else if (x->type == IMAP_ARG_LIST)
+			n += count_streamed(x->list);
+	}
+	return n;
+}
+
 int
 imap_append_literal_begin(struct imap_session *s,
     const struct imap_literal_info *li)
@@ -117,6 +132,13 @@ imap_append_literal_begin(struct imap_session *s,
 	struct append_msg *m;
 	int rc;
 
+	if (a != NULL && !a->committing && !a->in_literal &&
+	    (c == NULL || count_streamed(c->args) != a->n)) {
+		/* left over from an APPEND that ended in a syntax error:
+		 * this literal starts a new command */
+		imap_append_abort(s);
+		a = NULL;
+	}
 	if (a == NULL) {
 		const char *name;
 
