@@ -88,7 +88,8 @@ struct search {
 	bool uses_modseq; /* the program has a MODSEQ key */
 	int rc;           /* store failure during evaluation */
 	size_t nwords;    /* of a bitmap over the view */
-	uint64_t *level[SEARCH_DEPTH_MAX + 3];
+	uint64_t *level[SEARCH_DEPTH_MAX + 3]; /* scratch bitmaps by depth */
+	uint64_t *level2[SEARCH_DEPTH_MAX + 3];
 	char *hdr; /* header block of message hdr_idx */
 	size_t hdr_len, hdr_idx;
 	struct buf val, dec, fold;
@@ -122,8 +123,10 @@ search_clear(struct search *q)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(q->level) / sizeof(q->level[0]); i++)
+	for (i = 0; i < sizeof(q->level) / sizeof(q->level[0]); i++) {
 		xfree(&q->level[i]);
+		xfree(&q->level2[i]);
+	}
 	xfree(&q->hdr);
 	buf_clear(&q->val);
 	buf_clear(&q->dec);
@@ -716,6 +719,14 @@ level_buf(struct search *q, int depth)
 	return q->level[depth];
 }
 
+static uint64_t *
+level_buf2(struct search *q, int depth)
+{
+	if (q->level2[depth] == NULL)
+		q->level2[depth] = xcalloc(q->nwords, sizeof(uint64_t));
+	return q->level2[depth];
+}
+
 /* Loads the header block of view message i into q->hdr. */
 static int
 load_header(struct search *q, size_t i)
@@ -916,12 +927,12 @@ fts_hit(void *vctx, uint32_t uid)
 
 /* out = the messages of cand that match k. Recursion is bounded by
  * SEARCH_DEPTH_MAX (the parse refused deeper programs); each level uses
- * one scratch bitmap, so memory is depth x view size / 8. */
+ * two scratch bitmaps, so memory is 2 x depth x view size / 8. */
 static int
 eval(struct search *q, const struct sk *k, const uint64_t *cand, uint64_t *out,
     int depth)
 {
-	uint64_t *tmp, bits;
+	uint64_t *tmp, *rest, bits;
 	const struct sk *c;
 	struct fts_ctx fc;
 	size_t w, i, nw = q->nwords;
@@ -938,10 +949,14 @@ eval(struct search *q, const struct sk *k, const uint64_t *cand, uint64_t *out,
 		}
 		return 0;
 	case SK_OR:
+		/* the second key only looks at what the first left */
 		tmp = level_buf(q, depth);
+		rest = level_buf2(q, depth);
 		memset(out, 0, nw * sizeof(*out));
 		for (c = k->child; c != NULL; c = c->next) {
-			if ((rc = eval(q, c, cand, tmp, depth + 1)) != 0)
+			for (w = 0; w < nw; w++)
+				rest[w] = cand[w] & ~out[w];
+			if ((rc = eval(q, c, rest, tmp, depth + 1)) != 0)
 				return rc;
 			for (w = 0; w < nw; w++)
 				out[w] |= tmp[w];
