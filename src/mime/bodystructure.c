@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/* BODY and BODYSTRUCTURE (RFC 9051 §7.5.2, RFC 3501 §7.4.2 grammar) of a
+ * part tree: body-type-1part / -mpart / -msg, body-fld-lines for text and
+ * message parts, extension data when extended. Header values are written
+ * raw, as the RFC wants; Content-Type parameters lose their quoting. */
+#include <string.h>
+
+#include "lib/err.h"
+#include "mime/imapdata_int.h"
+#include "mime/limits.h"
+#include "mime/structure_int.h"
+
+#include "lib/banned.h"
+
+/* Parameters written per field; more are dropped (none seen in practice
+ * past a handful; this keeps one part's answer small). */
+#define PARAMS_MAX 64
+
+/* An empty multipart is not expressible (1*body): like Dovecot, it gets
+ * one empty text/plain part. */
+#define EMPTY_PART                                                             \
+	"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)"
+
+struct bs {
+	const struct mime_structure *s;
+	struct buf *out;
+	bool extended;
+	struct buf val; /* a field's unfolded value */
+	struct buf tmp; /* parameter values */
+};
+
+static int
+put(struct bs *b, const char *str)
+{
+	return buf_append(b->out, str, strlen(str)) != 0 ? ERR_LIMIT : 0;
+}
+
+static bool
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void
+skip_cfws(struct slice *v)
+{
+	unsigned nest = 0;
+	size_t i;
+
+	for (i = 0; i < v->len; i++) {
+		char c = v->p[i];
+
+		if (nest > 0) {
+			if (c == '\\' && i + 1 < v->len)
+				i++;
+			else if (c == '(')
+				nest++;
+			else if (c == ')')
+				nest--;
+		} else if (c == '(') {
+			nest++;
+		} else if (!is_ws(c)) {
+			break;
+		}
+	}
+	*v = slice_skip(*v, i);
+}
+
+static bool
+is_token_char(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	if (u <= 32 || u == 127)
+		return false;
+	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+static struct slice
+take_token(struct slice *v)
+{
+	size_t i = 0;
+
+	while (i < v->len && is_token_char(v->p[i]))
+		i++;
+	struct slice t = slice_make(v->p, i);
+	*v = slice_skip(*v, i);
+	return t;
+}
+
+/* A parameter value into b->tmp: quoted-string unquoted, or (leniently)
+ * anything up to ';' or whitespace. */
+static int
+take_value(struct bs *b, struct slice *v)
+{
+	size_t i = 0;
+
+	buf_reset(&b->tmp);
+	if (v->len > 0 && v->p[0] == '"') {
+		for (i = 1; i < v->len && v->p[i] != '"'; i++) {
+			if (v->p[i] == '\\' && i + 1 < v->len)
+				i++;
+			if (buf_append(&b->tmp, v->p + i, 1) != 0)
+				return ERR_LIMIT;
+		}
+		*v = slice_skip(*v, i + 1);
+		return 0;
+	}
+	while (
+	    i < v->len && v->p[i] != ';' && !is_ws(v->p[i]) && v->p[i] != '(')
+		i++;
+	if (buf_append(&b->tmp, v->p, i) != 0)
+		return ERR_LIMIT;
+	*v = slice_skip(*v, i);
+	return 0;
+}
+
+/* body-fld-param from ";" attr "=" value ... at v: "(" ... ")" or NIL. */
+static int
+put_params(struct bs *b, struct slice v, const char *dflt)
+{
+	struct slice attr;
+	unsigned n = 0;
+	int rc;
+
+	for (;;) {
+		skip_cfws(&v);
+		if (v.len == 0 || v.p[0] != ';')
+			break;
+		v = slice_skip(v, 1);
+		skip_cfws(&v);
+		attr = take_token(&v);
+		skip_cfws(&v);
+		if (attr.len == 0 || v.len == 0 || v.p[0] != '=')
+			break;
+		v = slice_skip(v, 1);
+		skip_cfws(&v);
+		if ((rc = take_value(b, &v)) != 0)
+			return rc;
+		if (n == PARAMS_MAX)
+			continue;
+		if ((rc = put(b, n == 0 ? "(" : " ")) != 0 ||
+		    (rc = imap_put_upper(b->out, attr)) != 0 ||
+		    (rc = put(b, " ")) != 0 ||
+		    (rc = imap_put_string(b->out, buf_slice(&b->tmp))) != 0)
+			return rc;
+		n++;
+	}
+	if (n > 0)
+		return put(b, ")");
+	return put(b, dflt != NULL ? dflt : "NIL");
+}
+
+/* The unfolded value of field name of part idx in b->val; false if
+ * absent. */
+static bool
+field(struct bs *b, uint32_t idx, const char *name)
+{
+	return mime_header_get(structure_saved(b->s, idx), name, &b->val);
+}
+
+static int
+put_field_nstring(struct bs *b, uint32_t idx, const char *name)
+{
+	if (!field(b, idx, name))
+		return put(b, "NIL");
+	return imap_put_string(b->out, buf_slice(&b->val));
+}
+
+/* Content-Type parameters: the value past "type/subtype". */
+static int
+put_ct_params(struct bs *b, uint32_t idx)
+{
+	const struct part_info *pi = &b->s->info[idx];
+	const char *dflt =
+	    strcmp(pi->type, "text") == 0 ? "(\"CHARSET\" \"US-ASCII\")" : NULL;
+	struct slice v;
+
+	if (!pi->ct_present || !field(b, idx, "Content-Type"))
+		return put(b, dflt != NULL ? dflt : "NIL");
+	v = buf_slice(&b->val);
+	skip_cfws(&v);
+	(void)take_token(&v);
+	skip_cfws(&v);
+	if (v.len > 0 && v.p[0] == '/')
+		v = slice_skip(v, 1);
+	skip_cfws(&v);
+	(void)take_token(&v);
+	return put_params(b, v, dflt);
+}
+
+/* body-fld-dsp: "(" type SP params ")" or NIL. */
+static int
+put_disposition(struct bs *b, uint32_t idx)
+{
+	struct slice v, type;
+	int rc;
+
+	if (!field(b, idx, "Content-Disposition"))
+		return put(b, "NIL");
+	v = buf_slice(&b->val);
+	skip_cfws(&v);
+	type = take_token(&v);
+	if (type.len == 0)
+		return put(b, "NIL");
+	if ((rc = put(b, "(")) != 0 ||
+	    (rc = imap_put_upper(b->out, type)) != 0 ||
+	    (rc = put(b, " ")) != 0 || (rc = put_params(b, v, NULL)) != 0)
+		return rc;
+	return put(b, ")");
+}
+
+/* body-fld-lang: one string, a list of them, or NIL. */
+static int
+put_language(struct bs *b, uint32_t idx)
+{
+	struct slice v, tags[16], t;
+	size_t n = 0, i;
+	int rc;
+
+	if (!field(b, idx, "Content-Language"))
+		return put(b, "NIL");
+	v = buf_slice(&b->val);
+	while (n < 16) {
+		skip_cfws(&v);
+		i = 0;
+		while (i < v.len && v.p[i] != ',' && !is_ws(v.p[i]) &&
+		    v.p[i] != '(')
+			i++;
+		t = slice_make(v.p, i);
+		v = slice_skip(v, i);
+		if (t.len > 0)
+			tags[n++] = t;
+		skip_cfws(&v);
+		if (v.len == 0)
+			break;
+		if (v.p[0] == ',')
+			v = slice_skip(v, 1);
+		else if (t.len == 0)
+			v = slice_skip(v, 1); /* garbage: step over */
+	}
+	if (n == 0)
+		return put(b, "NIL");
+	if (n == 1)
+		return imap_put_string(b->out, tags[0]);
+	for (i = 0; i < n; i++)
+		if ((rc = put(b, i == 0 ? "(" : " ")) != 0 ||
+		    (rc = imap_put_string(b->out, tags[i])) != 0)
+			return rc;
+	return put(b, ")");
+}
+
+/* body-fld-dsp SP body-fld-lang SP body-fld-loc, after a SP. */
+static int
+put_ext_common(struct bs *b, uint32_t idx)
+{
+	int rc;
+
+	if ((rc = put(b, " ")) != 0 || (rc = put_disposition(b, idx)) != 0 ||
+	    (rc = put(b, " ")) != 0 || (rc = put_language(b, idx)) != 0 ||
+	    (rc = put(b, " ")) != 0)
+		return rc;
+	return put_field_nstring(b, idx, "Content-Location");
+}
+
+static int
+put_encoding(struct bs *b, uint32_t idx)
+{
+	static const char *const names[] = { "\"7BIT\"", "\"8BIT\"",
+		"\"BINARY\"", "\"BASE64\"", "\"QUOTED-PRINTABLE\"" };
+	int cte = b->s->parts[idx].cte;
+	struct slice v;
+
+	if (cte >= MIME_CTE_7BIT && cte <= MIME_CTE_QP)
+		return put(b, names[cte]);
+	if (!field(b, idx, "Content-Transfer-Encoding"))
+		return put(b, names[0]);
+	v = buf_slice(&b->val);
+	skip_cfws(&v);
+	v = take_token(&v);
+	return v.len > 0 ? imap_put_upper(b->out, v) : put(b, names[0]);
+}
+
+static int write_part(struct bs *b, uint32_t idx);
+
+static int
+write_multipart(struct bs *b, uint32_t idx)
+{
+	const struct mime_part *p = &b->s->parts[idx];
+	uint32_t c;
+	int rc;
+
+	if ((rc = put(b, "(")) != 0)
+		return rc;
+	if (p->first_child == MIME_PART_NONE && (rc = put(b, EMPTY_PART)) != 0)
+		return rc;
+	for (c = p->first_child; c != MIME_PART_NONE;
+	     c = b->s->parts[c].next_sibling)
+		if ((rc = write_part(b, c)) != 0)
+			return rc;
+	if ((rc = put(b, " ")) != 0 ||
+	    (rc = imap_put_upper(b->out,
+	         slice_cstr(b->s->info[idx].subtype))) != 0)
+		return rc;
+	if (b->extended) {
+		if ((rc = put(b, " ")) != 0 ||
+		    (rc = put_ct_params(b, idx)) != 0 ||
+		    (rc = put_ext_common(b, idx)) != 0)
+			return rc;
+	}
+	return put(b, ")");
+}
+
+static int
+write_leaf(struct bs *b, uint32_t idx)
+{
+	const struct mime_part *p = &b->s->parts[idx];
+	const struct part_info *pi = &b->s->info[idx];
+	bool is_msg = p->is_message && p->first_child != MIME_PART_NONE;
+	int rc;
+
+	if ((rc = put(b, "(")) != 0 ||
+	    (rc = imap_put_upper(b->out, slice_cstr(pi->type))) != 0 ||
+	    (rc = put(b, " ")) != 0 ||
+	    (rc = imap_put_upper(b->out, slice_cstr(pi->subtype))) != 0 ||
+	    (rc = put(b, " ")) != 0 || (rc = put_ct_params(b, idx)) != 0 ||
+	    (rc = put(b, " ")) != 0 ||
+	    (rc = put_field_nstring(b, idx, "Content-ID")) != 0 ||
+	    (rc = put(b, " ")) != 0 ||
+	    (rc = put_field_nstring(b, idx, "Content-Description")) != 0 ||
+	    (rc = put(b, " ")) != 0 || (rc = put_encoding(b, idx)) != 0 ||
+	    buf_printf(b->out, " %llu",
+	        (unsigned long long)(p->end_off - p->body_off)) != 0)
+		return ERR_LIMIT;
+	if (is_msg) {
+		/* body-type-msg: envelope, the embedded body, its lines. */
+		if ((rc = put(b, " ")) != 0 ||
+		    (rc = mime_envelope(structure_saved(b->s, p->first_child),
+		         b->out)) != 0 ||
+		    (rc = put(b, " ")) != 0 ||
+		    (rc = write_part(b, p->first_child)) != 0)
+			return rc;
+	}
+	if ((is_msg || strcmp(pi->type, "text") == 0) &&
+	    buf_printf(b->out, " %llu", (unsigned long long)p->body_lines) != 0)
+		return ERR_LIMIT;
+	if (b->extended) {
+		if ((rc = put(b, " ")) != 0 ||
+		    (rc = put_field_nstring(b, idx, "Content-MD5")) != 0 ||
+		    (rc = put_ext_common(b, idx)) != 0)
+			return rc;
+	}
+	return put(b, ")");
+}
+
+/* Recursion is bounded by the tree's depth (MIME_DEPTH_MAX). */
+static int
+write_part(struct bs *b, uint32_t idx)
+{
+	if (b->s->parts[idx].is_multipart)
+		return write_multipart(b, idx);
+	return write_leaf(b, idx);
+}
+
+int
+mime_bodystructure(const struct mime_structure *s, uint32_t idx, bool extended,
+    struct buf *out)
+{
+	struct bs b = { .s = s, .out = out, .extended = extended };
+	size_t start = out->len;
+	int rc;
+
+	if (!s->finished || idx >= s->n)
+		return ERR_INPUT;
+	buf_init(&b.val, MIME_FIELD_MAX);
+	buf_init(&b.tmp, MIME_FIELD_MAX);
+	rc = write_part(&b, idx);
+	buf_clear(&b.val);
+	buf_clear(&b.tmp);
+	if (rc != 0) {
+		out->len = start;
+		if (out->p != NULL)
+			out->p[start] = '\0';
+		return ERR_LIMIT;
+	}
+	return 0;
+}
