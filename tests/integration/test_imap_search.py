@@ -239,12 +239,17 @@ def test_searchres_save(corpus):
     assert sorted(int(x["UID"]) for x in f.values()) == [2, 4]
     # $ in a later SEARCH, and SAVE with MIN returns MIN but saves all.
     assert search(corpus, ["UID", "$", "FLAGGED"]) == [2]
+    # SAVE with MIN alone returns and saves only the minimum (RFC 5182
+    # section 2.4); with ALL it saves every match.
     e = esearch(corpus.ok("SEARCH RETURN (SAVE MIN) SUBJECT quarterly"))
     assert e["MIN"] == "1", e
     f = corpus.ok("FETCH $ (UID)").fetches()
+    assert sorted(int(x["UID"]) for x in f.values()) == [1]
+    e = esearch(corpus.ok("SEARCH RETURN (SAVE MIN ALL) SUBJECT quarterly"))
+    f = corpus.ok("FETCH $ (UID)").fetches()
     assert sorted(int(x["UID"]) for x in f.values()) == [1, 5]
-    # A failed SEARCH ... SAVE empties $.
-    corpus.cmd("SEARCH RETURN (SAVE) NOSUCHKEY")
+    # An empty result saves the empty set.
+    corpus.ok("SEARCH RETURN (SAVE) KEYWORD $NoSuchKeyword")
     r = corpus.ok("UID SEARCH UID $")
     assert numbers(r) == [], r
 
