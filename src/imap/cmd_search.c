@@ -11,6 +11,7 @@
  * reads) only see the messages cheaper keys left. Keys of an AND are
  * reordered cheapest first; the result does not depend on the order. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "imap/imap_int.h"
@@ -1163,6 +1164,14 @@ write_list(struct search *q, const char *name, const uint32_t *ids, size_t n,
 	buf_clear(&b);
 }
 
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /* RFC 5182: SAVE keeps the result as UIDs (MIN and/or MAX alone when
  * those were asked for with it). */
 static void
@@ -1187,6 +1196,8 @@ save_result(struct search *q, const struct ret *r, const uint32_t *idx,
 		for (i = 0; i < n; i++)
 			u[k++] = q->v->msgs[idx[i]].uid;
 	}
+	/* "$" is a set: ascending UIDs whatever order SORT gave */
+	qsort(u, k, sizeof(*u), uid_cmp);
 	s->searchres = u;
 	s->n_searchres = k;
 }

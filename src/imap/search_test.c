@@ -890,6 +890,11 @@ test_e2e_sort(void **state)
 	    "* SORT 1 2 4 5 3\r\nT OK SORT completed\r\n");
 	expect(f, "T SORT (SUBJECT) UTF-8 DRAFT",
 	    "* SORT\r\nT OK SORT completed\r\n");
+	/* SAVE after SORT: "$" is the set, ascending */
+	expect(f, "T SORT RETURN (SAVE) (REVERSE DATE) UTF-8 SEEN",
+	    "T OK SORT completed\r\n");
+	assert_int_equal(f->s.n_searchres, 2);
+	assert_true(f->s.searchres[0] < f->s.searchres[1]);
 	expect(f, "T SORT RETURN (MIN MAX COUNT ALL) (REVERSE DATE) UTF-8 ALL",
 	    "* ESEARCH (TAG \"T\") MIN 5 MAX 1 COUNT 5 ALL 5,3,2,4,1\r\n"
 	    "T OK SORT completed\r\n");
