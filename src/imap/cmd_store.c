@@ -78,8 +78,8 @@ imap_flags_parse(const struct imap_arg *first, bool atoms_ok, bool drop_recent,
 	if (first == NULL)
 		return false;
 	if (first->type == IMAP_ARG_LIST) {
-		if (first->next != NULL)
-			return false;
+		if (atoms_ok && first->next != NULL)
+			return false; /* STORE: the list is the last argument */
 		for (x = first->list; x != NULL; x = x->next)
 			if (x->type != IMAP_ARG_ATOM ||
 			    !flag_add(x->str, drop_recent, out, why))

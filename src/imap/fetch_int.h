@@ -93,8 +93,9 @@ void fetch_uidset_build(struct arena *a, const uint32_t *v, size_t n,
     struct seqset *out);
 bool fetch_uidset_has(const struct seqset *set, uint32_t v);
 
-/* Parses STORE / APPEND flags: the args from first on (a list, or one or
- * more flag atoms when atoms_ok) into a space-separated string in out,
+/* Parses STORE / APPEND flags: the args from first on (STORE, atoms_ok:
+ * a list as the last argument or one or more flag atoms; APPEND: the
+ * list `first`, whatever follows it) into a space-separated string in out,
  * system flags in canonical case. \Recent: an error for STORE, dropped
  * when drop_recent. false with *why on a bad flag. */
 bool imap_flags_parse(const struct imap_arg *first, bool atoms_ok,
