@@ -40,6 +40,8 @@ struct net_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct tls_ctx *tls_pending; /* STARTTLS after this on_data */
+	char *early; /* plaintext written before the handshake ended */
+	size_t early_len;
 	char tls_info[96];
 
 	size_t write_queued; /* bytes handed to uv_write, not yet done */
@@ -74,6 +76,7 @@ handle_closed(uv_handle_t *h)
 		c->ops->on_close(c->ctx, c->close_reason);
 	SSL_free(c->ssl); /* frees both BIOs */
 	free(c->cipher);
+	free(c->early);
 	free(c);
 }
 
@@ -103,8 +106,12 @@ write_done(uv_write_t *req, int status)
 		close_handles(c, "write-error");
 		return;
 	}
-	if (!c->closing)
-		update_reading(c);
+	if (c->closing)
+		return;
+	update_reading(c);
+	if (c->write_queued <= NET_CONN_WRITE_LOW && c->ops != NULL &&
+	    c->ops->on_drain != NULL)
+		c->ops->on_drain(c->ctx);
 }
 
 static void
@@ -229,8 +236,18 @@ tls_fill(struct net_conn *c)
 		net_conn_close(c);
 		return false;
 	}
-	if (c->tls_info[0] == '\0' && SSL_is_init_finished(c->ssl))
+	if (c->tls_info[0] == '\0' && SSL_is_init_finished(c->ssl)) {
 		set_tls_info(c);
+		if (c->early_len > 0) {
+			char *p = c->early;
+			size_t n = c->early_len;
+
+			c->early = NULL;
+			c->early_len = 0;
+			net_conn_write(c, p, n);
+			free(p);
+		}
+	}
 	return true;
 }
 
@@ -396,6 +413,17 @@ net_conn_write(struct net_conn *c, const void *p, size_t n)
 		raw_write(c, p, n);
 		return;
 	}
+	if (!SSL_is_init_finished(c->ssl)) {
+		/* Implicit TLS: the greeting waits for the handshake. */
+		if (n > NET_CONN_WRITE_HIGH - c->early_len) {
+			close_handles(c, "tls-early-overflow");
+			return;
+		}
+		c->early = xrealloc(c->early, c->early_len + n);
+		memcpy(c->early + c->early_len, p, n);
+		c->early_len += n;
+		return;
+	}
 	while (n > 0) {
 		r = SSL_write_ex(c->ssl, q, n, &done);
 		if (r != 1) {
@@ -411,6 +439,12 @@ net_conn_write(struct net_conn *c, const void *p, size_t n)
 		n -= done;
 	}
 	flush_wbio(c);
+}
+
+size_t
+net_conn_pending(const struct net_conn *c)
+{
+	return c->write_queued + c->early_len;
 }
 
 void

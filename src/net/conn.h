@@ -21,6 +21,8 @@ struct tls_ctx;
 /* Reading stops while this many bytes wait to be written (a peer that
  * pipelines without reading replies cannot grow our memory). */
 #define NET_CONN_WRITE_HIGH (256 * 1024)
+/* The on_drain threshold. */
+#define NET_CONN_WRITE_LOW (64 * 1024)
 /* How long a closing connection may take to flush its last writes. */
 #define NET_CONN_CLOSE_MS 5000
 
@@ -36,6 +38,10 @@ struct net_conn_ops {
 	 * exactly once, after which the connection is freed. reason is a
 	 * short static word for the log ("eof", "error", "closed", ...). */
 	void (*on_close)(void *ctx, const char *reason);
+	/* Appended, optional (NULL: none): queued output has fallen to
+	 * NET_CONN_WRITE_LOW bytes or fewer after a write completed (for
+	 * protocols that stream large responses and wait for a drain). */
+	void (*on_drain)(void *ctx);
 };
 
 /* Accepts a pending connection from server. 0, or a negative libuv
@@ -50,6 +56,8 @@ void net_conn_set_timeout(struct net_conn *c, unsigned ms);
 /* Queues bytes for sending (through TLS once it is on). Copies them.
  * Ignored after close. */
 void net_conn_write(struct net_conn *c, const void *p, size_t n);
+/* Bytes queued for sending and not yet handed to the kernel. */
+size_t net_conn_pending(const struct net_conn *c);
 /* Stops delivering input (and reading once the buffer is full) until
  * resume; resume delivers what is buffered from the next loop turn. */
 void net_conn_pause(struct net_conn *c);
@@ -57,7 +65,9 @@ void net_conn_resume(struct net_conn *c);
 /* Switches to TLS as server (RFC 3207): every plaintext byte received
  * so far and not consumed is discarded when the current on_data returns,
  * and everything after is TLS. Write the "ready" reply first. 0, or
- * ERR_INTERNAL (the connection is closing then). */
+ * ERR_INTERNAL (the connection is closing then). Called right after
+ * net_conn_accept it gives implicit TLS (IMAPS): bytes written before
+ * the handshake has finished are held and sent once it has. */
 int net_conn_starttls(struct net_conn *c, struct tls_ctx *tls);
 bool net_conn_is_tls(const struct net_conn *c);
 /* The negotiated protocol and cipher, for the log; "" without TLS. */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Failed-login throttling shared by the IMAP (and later submission)
+ * servers: each failure for a key (a peer address, a user name) makes
+ * the next answer wait longer, and past a count the key is refused for
+ * a while. Memory is bounded: the oldest records are dropped first.
+ * Loop thread only. */
+#ifndef DESPATCH_AUTH_THROTTLE_H
+#define DESPATCH_AUTH_THROTTLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Records kept at most (older ones are forgotten). */
+#define AUTH_THROTTLE_KEYS 4096
+/* A key's failures are forgotten this long after its last failure. */
+#define AUTH_THROTTLE_FORGET_MS (15u * 60u * 1000u)
+
+struct auth_throttle;
+
+struct auth_throttle_opts {
+	unsigned base_ms;   /* delay after the first failure */
+	unsigned max_ms;    /* the delay doubles up to this */
+	unsigned ban_after; /* failures that ban the key */
+	unsigned ban_ms;    /* for this long after the last failure */
+};
+
+struct auth_throttle *auth_throttle_new(const struct auth_throttle_opts *o);
+void auth_throttle_free(struct auth_throttle **tp);
+
+/* true while key is banned (its attempts are refused unverified). */
+bool auth_throttle_banned(struct auth_throttle *t, const char *key,
+    uint64_t now_ms);
+/* Records a failure; returns the delay (ms) before answering. */
+unsigned auth_throttle_fail(struct auth_throttle *t, const char *key,
+    uint64_t now_ms);
+/* Forgets key's failures (a successful login). */
+void auth_throttle_success(struct auth_throttle *t, const char *key);
+
+#endif
