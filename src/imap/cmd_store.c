@@ -450,7 +450,8 @@ copy_or_move(struct imap_session *s, const struct imap_command *cmd, bool move)
 	if (move && st.id == v->mailbox_id) {
 		/* moving into itself changes nothing (RFC 6851 leaves it
 		 * open; Dovecot refuses too) */
-		imap_cmd_finish(s, "NO", "[CANNOT] Can't move into the same mailbox");
+		imap_cmd_finish(s, "NO",
+		    "[CANNOT] Can't move into the same mailbox");
 		return;
 	}
 	c = arena_calloc(s->cmd_arena, sizeof(*c));
