@@ -19,7 +19,8 @@
 /* An empty multipart is not expressible (1*body): like Dovecot, it gets
  * one empty text/plain part. */
 #define EMPTY_PART                                                             \
-	"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)"
+	"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0"
+#define EMPTY_EXT " NIL NIL NIL NIL"
 
 struct bs {
 	const struct mime_structure *s;
@@ -292,7 +293,10 @@ write_multipart(struct bs *b, uint32_t idx)
 
 	if ((rc = put(b, "(")) != 0)
 		return rc;
-	if (p->first_child == MIME_PART_NONE && (rc = put(b, EMPTY_PART)) != 0)
+	if (p->first_child == MIME_PART_NONE &&
+	    ((rc = put(b, EMPTY_PART)) != 0 ||
+	        (b->extended && (rc = put(b, EMPTY_EXT)) != 0) ||
+	        (rc = put(b, ")")) != 0))
 		return rc;
 	for (c = p->first_child; c != MIME_PART_NONE;
 	     c = b->s->parts[c].next_sibling)

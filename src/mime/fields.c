@@ -88,7 +88,9 @@ mime_header_get(struct slice header_block, const char *name, struct buf *out)
 	while (hfield_next(&rest, &f)) {
 		if (!slice_eq_ci(f.name, want))
 			continue;
-		/* Over the caller's ceiling: what fit is kept. */
+		/* Over the caller's ceiling: what fit is kept. The empty
+		 * append makes out->p a string even for an empty value. */
+		(void)buf_append(out, "", 0);
 		(void)hfield_unfold(f.value, out);
 		return true;
 	}

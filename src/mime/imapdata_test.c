@@ -806,6 +806,70 @@ test_structure_limits(void **state)
 	buf_clear(&m);
 }
 
+/* Regressions found by fuzzing. */
+static void
+test_structure_regressions(void **state)
+{
+	struct mime_structure *s;
+	struct buf m, b;
+	const struct mime_part *p;
+	size_t n;
+
+	(void)state;
+	buf_init(&m, BIG);
+	buf_init(&b, BIG);
+	/* The parts array grows while an embedded message ends (it was
+	 * used after being moved). */
+	assert_int_equal(buf_printf(&m,
+	                     "Content-Type: multipart/mixed; "
+	                     "boundary=o\r\n\r\n--o\r\n"
+	                     "Content-Type: message/rfc822\r\n\r\n"
+	                     "Content-Type: multipart/mixed; "
+	                     "boundary=i\r\n\r\n"),
+	    0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(buf_printf(&m, "--i\r\n\r\n%d\r\n", i), 0);
+	assert_int_equal(buf_printf(&m, "--i--\r\n--o--\r\n"), 0);
+	s = build(m.p, m.len, 0);
+	p = mime_structure_parts(s, &n);
+	assert_int_equal(n, 43);
+	assert_int_equal(p[1].end_off, p[2].end_off);
+	assert_int_equal(mime_structure_find(s, SLICE_LIT("1.40")), 42);
+	assert_int_equal(mime_bodystructure(s, 0, true, &b), 0);
+	mime_structure_free(&s);
+	/* The embedded message begins only when its part ends (empty
+	 * body), as part 9 of a tree whose array holds 8. */
+	buf_reset(&m);
+	assert_int_equal(buf_printf(&m,
+	                     "Content-Type: multipart/mixed; "
+	                     "boundary=o\r\n\r\n"),
+	    0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(buf_printf(&m, "--o\r\n\r\nx\r\n"), 0);
+	assert_int_equal(buf_printf(&m,
+	                     "--o\r\nContent-Type: message/rfc822"
+	                     "\r\n\r\n--o--\r\n"),
+	    0);
+	s = build(m.p, m.len, 0);
+	p = mime_structure_parts(s, &n);
+	assert_int_equal(n, 9);
+	assert_int_equal(p[7].body_off, p[7].end_off);
+	assert_int_equal(p[8].parent, 7);
+	mime_structure_free(&s);
+	/* An empty field value (its buffer had no storage). */
+	expect_bs("Content-Transfer-Encoding:\r\nContent-ID:\r\n\r\nx", true,
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") \"\" NIL "
+	    "\"7BIT\" 1 1 NIL NIL NIL NIL)");
+	/* The stand-in part of an empty multipart has extension data
+	 * when the rest has. */
+	expect_bs("Content-Type: multipart/mixed; boundary=z\r\n\r\n", true,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+	    "\"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"z\") "
+	    "NIL NIL NIL)");
+	buf_clear(&m);
+	buf_clear(&b);
+}
+
 static void
 test_bodystructure_limit(void **state)
 {
@@ -847,6 +911,7 @@ main(void)
 		cmocka_unit_test(test_structure_split),
 		cmocka_unit_test(test_structure_limits),
 		cmocka_unit_test(test_bodystructure_limit),
+		cmocka_unit_test(test_structure_regressions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,8 +187,8 @@ static int
 part_end(struct frame *f, uint32_t idx)
 {
 	struct mime_structure *s = f->s;
-	struct mime_part *p = &s->parts[idx];
-	struct part_info *pi = &s->info[idx];
+	struct mime_part *p;
+	struct part_info *pi;
 	struct frame *child;
 	int rc;
 
@@ -200,6 +200,8 @@ part_end(struct frame *f, uint32_t idx)
 			frame_pop(s);
 		}
 	}
+	p = &s->parts[idx]; /* only now: the child may have grown parts */
+	pi = &s->info[idx];
 	if (!pi->header_done) {
 		p->body_off = f->off;
 		pi->lf_at_body = f->lf;

@@ -42,6 +42,8 @@ struct mime_structure {
 static inline struct slice
 structure_saved(const struct mime_structure *s, uint32_t idx)
 {
+	if (s->saved.p == NULL)
+		return slice_make("", 0);
 	return slice_make(s->saved.p + s->info[idx].saved_off,
 	    s->info[idx].saved_len);
 }
