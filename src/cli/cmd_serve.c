@@ -17,6 +17,7 @@
 #include "lib/banned.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "imap/imap.h"
 #include "net/tls.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -44,6 +45,8 @@ struct serve {
 	struct store *st;
 	struct tls_ctx *tls;
 	struct smtp_server *smtp;
+	struct imap_server *imap;
+	unsigned running; /* servers not yet shut down */
 	bool stopping;
 };
 
@@ -79,13 +82,17 @@ on_closed(uv_handle_t *h)
 	(void)h;
 }
 
-/* The SMTP server has no session and no pending commit left. */
+/* A server has no session and no pending commit left; the store closes
+ * after the last one. */
 static void
-on_smtp_done(void *ctx)
+on_server_done(void *ctx)
 {
 	struct serve *s = ctx;
 
+	if (--s->running > 0)
+		return;
 	smtp_server_free(&s->smtp);
+	imap_server_free(&s->imap);
 	store_close(&s->st); /* closes its uv handles: the loop can end */
 	tls_ctx_free(&s->tls);
 	uv_close((uv_handle_t *)&s->sig_term, on_closed);
@@ -108,7 +115,9 @@ on_stop(uv_signal_t *h, int signum)
 	s->stopping = true;
 	log_info(&lctx, "event=stop signal=%d grace_ms=%d", signum,
 	    SERVE_GRACE_MS);
-	smtp_server_shutdown(s->smtp, SERVE_GRACE_MS, on_smtp_done, s);
+	s->running = 2;
+	smtp_server_shutdown(s->smtp, SERVE_GRACE_MS, on_server_done, s);
+	imap_server_shutdown(s->imap, SERVE_GRACE_MS, on_server_done, s);
 }
 
 static bool
@@ -163,6 +172,7 @@ on_hup(uv_signal_t *h, int signum)
 		    "effect at the next start\"");
 	apply_log_level(&nc);
 	smtp_server_reload(s->smtp, &nc, tls);
+	imap_server_reload(s->imap, &nc, tls);
 	/* The server now uses tls; sessions on the old context hold their
 	 * own references to it. */
 	tls_ctx_free(&s->tls);
@@ -250,6 +260,11 @@ run(struct serve *s)
 		cli_error_err("serve", &err);
 		return CLI_EXIT_FAIL;
 	}
+	if (imap_server_start(&s->loop, &s->cfg, s->st, s->tls, &s->imap,
+	        &err) != 0) {
+		cli_error_err("serve", &err);
+		return CLI_EXIT_FAIL;
+	}
 	listeners_text(&s->cfg, text, sizeof(text));
 	log_info(&lctx,
 	    "event=start version=%s pid=%ld data=%s hostname=%s "
@@ -295,6 +310,7 @@ cli_cmd_serve(int argc, char **argv)
 	if (rc != CLI_EXIT_OK) {
 		/* A failed start: undo what was made, in reverse. */
 		smtp_server_free(&s.smtp);
+		imap_server_free(&s.imap);
 		store_close(&s.st);
 		tls_ctx_free(&s.tls);
 		if (s.sig_term.loop != NULL)
