@@ -89,14 +89,13 @@ take_token(struct slice *v)
 	return t;
 }
 
-/* A parameter value into b->tmp: quoted-string unquoted, or (leniently)
- * anything up to ';' or whitespace. */
+/* A parameter value appended to b->tmp: quoted-string unquoted, or
+ * (leniently) anything up to ';' or whitespace. */
 static int
 take_value(struct bs *b, struct slice *v)
 {
 	size_t i = 0;
 
-	buf_reset(&b->tmp);
 	if (v->len > 0 && v->p[0] == '"') {
 		for (i = 1; i < v->len && v->p[i] != '"'; i++) {
 			if (v->p[i] == '\\' && i + 1 < v->len)
@@ -116,38 +115,123 @@ take_value(struct bs *b, struct slice *v)
 	return 0;
 }
 
-/* body-fld-param from ";" attr "=" value ... at v: "(" ... ")" or NIL. */
+struct param {
+	struct slice attr, base; /* base: attr without "*N" / "*N*" */
+	size_t off, len;         /* the value in b->tmp */
+	int section;             /* RFC 2231 §3 continuation, -1 if none */
+	bool encoded;            /* the name ends in '*' (RFC 2231 §4) */
+};
+
+/* Splits an RFC 2231 name: "title*1*" is base "title", section 1,
+ * encoded. */
+static void
+param_name(struct param *pm)
+{
+	struct slice a = pm->attr;
+	size_t star, i;
+	unsigned sec = 0;
+
+	pm->base = a;
+	pm->section = -1;
+	pm->encoded = a.len > 0 && a.p[a.len - 1] == '*';
+	if (pm->encoded)
+		a.len--;
+	star = a.len;
+	while (star > 0 && a.p[star - 1] >= '0' && a.p[star - 1] <= '9')
+		star--;
+	if (star == a.len || star == 0 || a.p[star - 1] != '*' ||
+	    a.len - star > 4)
+		return;
+	for (i = star; i < a.len; i++)
+		sec = sec * 10 + (unsigned)(a.p[i] - '0');
+	pm->section = (int)sec;
+	pm->base = slice_make(a.p, star - 1);
+}
+
+static int
+put_param(struct bs *b, bool first, struct slice name, bool star,
+    struct slice value)
+{
+	struct buf nm;
+	int rc;
+
+	buf_init(&nm, MIME_FIELD_MAX);
+	if (buf_append_slice(&nm, name) != 0 ||
+	    buf_append(&nm, "*", star ? 1 : 0) != 0) {
+		buf_clear(&nm);
+		return ERR_LIMIT;
+	}
+	if ((rc = put(b, first ? "(" : " ")) == 0 &&
+	    (rc = imap_put_upper(b->out, buf_slice(&nm))) == 0 &&
+	    (rc = put(b, " ")) == 0)
+		rc = imap_put_string(b->out, value);
+	buf_clear(&nm);
+	return rc;
+}
+
+/* body-fld-param from ";" attr "=" value ... at v: "(" ... ")" or NIL.
+ * RFC 2231 continuations are joined as Dovecot does: "name*0*",
+ * "name*1*"... become one "name*" whose value keeps its charset'lang'
+ * prefix and %-encoding; plain continuations become one "name". */
 static int
 put_params(struct bs *b, struct slice v, const char *dflt)
 {
-	struct slice attr;
-	unsigned n = 0;
-	int rc;
+	struct param pm[PARAMS_MAX];
+	struct buf joined;
+	size_t n = 0, i, k, out = 0;
+	int rc = 0, want;
 
-	for (;;) {
+	buf_reset(&b->tmp);
+	while (n < PARAMS_MAX) {
 		skip_cfws(&v);
 		if (v.len == 0 || v.p[0] != ';')
 			break;
 		v = slice_skip(v, 1);
 		skip_cfws(&v);
-		attr = take_token(&v);
+		pm[n].attr = take_token(&v);
 		skip_cfws(&v);
-		if (attr.len == 0 || v.len == 0 || v.p[0] != '=')
+		if (pm[n].attr.len == 0 || v.len == 0 || v.p[0] != '=')
 			break;
 		v = slice_skip(v, 1);
 		skip_cfws(&v);
+		pm[n].off = b->tmp.len;
 		if ((rc = take_value(b, &v)) != 0)
 			return rc;
-		if (n == PARAMS_MAX)
-			continue;
-		if ((rc = put(b, n == 0 ? "(" : " ")) != 0 ||
-		    (rc = imap_put_upper(b->out, attr)) != 0 ||
-		    (rc = put(b, " ")) != 0 ||
-		    (rc = imap_put_string(b->out, buf_slice(&b->tmp))) != 0)
-			return rc;
+		pm[n].len = b->tmp.len - pm[n].off;
+		param_name(&pm[n]);
 		n++;
 	}
-	if (n > 0)
+	buf_init(&joined, MIME_FIELD_MAX);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (pm[i].section < 0) {
+			rc = put_param(b, out++ == 0, pm[i].attr, false,
+			    slice_make(b->tmp.p + pm[i].off, pm[i].len));
+			continue;
+		}
+		if (pm[i].section != 0)
+			continue; /* joined to its section 0 */
+		buf_reset(&joined);
+		(void)buf_append(&joined, "", 0);
+		for (want = 0, k = 0; k < n; k++) {
+			if (pm[k].section != want ||
+			    !slice_eq_ci(pm[k].base, pm[i].base))
+				continue;
+			if (buf_append(&joined, b->tmp.p + pm[k].off,
+			        pm[k].len) != 0) {
+				rc = ERR_LIMIT;
+				break;
+			}
+			want++;
+			k = (size_t)-1; /* sections may come in any order */
+		}
+		if (rc == 0)
+			rc = put_param(b, out++ == 0, pm[i].base, pm[i].encoded,
+			    buf_slice(&joined));
+	}
+	buf_clear(&joined);
+	if (rc != 0)
+		return rc;
+	if (out > 0)
 		return put(b, ")");
 	return put(b, dflt != NULL ? dflt : "NIL");
 }

@@ -572,6 +572,15 @@ test_bodystructure(void **state)
 	    false,
 	    "(\"TEXT\" \"PLAIN\" (\"NAME\" {5}\r\ncaf\xc3\xa9) NIL NIL "
 	    "\"7BIT\" 0 0)");
+	/* RFC 2231 continuations joined. */
+	expect_bs("Content-Type: application/x; title*1=\" c\";\r\n"
+	          " title*0=\"a b\"; x*=us-ascii'en'y\r\n"
+	          "Content-Disposition: attachment; filename*0*=utf-8''%E2%82;"
+	          " filename*1*=%AC.txt; filename*3=lost\r\n\r\n",
+	    true,
+	    "(\"APPLICATION\" \"X\" (\"TITLE\" \"a b c\" \"X*\" "
+	    "\"us-ascii'en'y\") NIL NIL \"7BIT\" 0 NIL (\"ATTACHMENT\" "
+	    "(\"FILENAME*\" \"utf-8''%E2%82%AC.txt\")) NIL NIL)");
 	expect_bs("Content-Transfer-Encoding: x-uue\r\n"
 	          "Content-Type: application/x; a=1 ;b=\"2\"\r\n\r\nz",
 	    false,
