@@ -24,23 +24,36 @@
  * bytes). The arena failing an allocation is a limit error.
  *
  * Errors and resynchronisation (what imap_parser_push does after it
- * returns IMAP_PARSE_ERROR; the byte that caused the error is consumed):
- * - the rest of the line is discarded up to and including the next LF
- *   (a bare LF ends the discarded line too: no byte after a LF is ever
- *   swallowed, except literal data as below);
+ * returns IMAP_PARSE_ERROR; the byte that caused the error is consumed
+ * and counted in *used_out; the tag is reported once complete, i.e. the
+ * SP or CR after it read, "*" before):
+ * - the rest of the line is discarded up to and including the next LF.
+ *   A bare LF is an error ("CRLF required") and ends the line it is on
+ *   (the bytes after it are the next command, as they would be for a
+ *   server that took LF as a line end); a CR not followed by LF is an
+ *   error and discarding goes on to the next LF;
  * - if the discarded part ends in a literal announcement "{n+}" (CRLF or
  *   bare LF after the "}"), its n bytes are discarded too and discarding
- *   goes on to the end of the line after them, repeatedly; a "{n}"
- *   (synchronizing) ends the discarded command, since the client waits
- *   for a "+" that never comes and gets the BAD instead;
+ *   goes on to the end of the line after them (the next LF, however far),
+ *   repeatedly; a "{n}" (synchronizing) ends the discarded command, since
+ *   the client waits for a "+" that never comes and gets the BAD instead;
+ *   a size that overflows 64 bits discards everything that follows;
  * - an error inside accepted literal data (NUL in a non-binary literal)
  *   discards the rest of the literal, then the rest of the line;
  * - an error found at the end of a literal announcement (literals_max,
- *   LITERAL- over 4096, size overflow) discards that literal's bytes if
- *   it was non-synchronizing, then the rest of the line.
+ *   LITERAL- over 4096) discards that literal's bytes if it was
+ *   non-synchronizing, then the rest of the line;
+ * - a literal accepted over literal_max, or whose buffer the arena
+ *   refuses: the next push returns ERROR at once (0 bytes used), then n
+ *   bytes (sync or not: the "+" went out) and the rest of the line are
+ *   discarded.
  * After imap_parser_literal_reject no error is returned (the caller has
- * answered): a synchronizing literal ends the command at once; a
- * non-synchronizing one is discarded with the rest of its line as above.
+ * answered): a synchronizing literal ends the command at once (the
+ * client sends nothing more for it); a non-synchronizing one is
+ * discarded with the rest of its line as above. A push while a literal
+ * awaits the caller's answer returns LITERAL again with 0 bytes used.
+ * Discarding never touches the arena, which the caller may reset as soon
+ * as it has read the error (tag and reason).
  */
 #include <string.h>
 

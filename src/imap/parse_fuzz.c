@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the IMAP command parser. The first 6 bytes
  * choose: the limit set and a small arena (byte 0), how each literal is
- * answered, 2 bits a literal (accept, stream, reject; bytes 1-2), and
+ * answered, 2 bits a literal (accept within literal_max else reject,
+ * stream, reject, accept regardless; bytes 1-2), and
  * three cut points (bytes 3-5); the rest is the input. It must parse
  * without fault, consume every byte, build consistent trees, and give
  * the same events fed whole, cut in four, and byte by byte. */
@@ -164,11 +165,13 @@ run(const struct imap_parse_limits *lim, size_t budget, unsigned pol,
 					imap_parser_literal_streamed(p);
 				} else if (act == 2) {
 					imap_parser_literal_reject(p);
+				} else if (act == 3 ||
+				    li.size <= lim->literal_max) {
+					/* 3: accept even over literal_max,
+					 * which the parser must refuse */
+					imap_parser_literal_accept(p);
 				} else {
-					if (li.size > lim->literal_max)
-						imap_parser_literal_reject(p);
-					else
-						imap_parser_literal_accept(p);
+					imap_parser_literal_reject(p);
 				}
 			}
 		}
