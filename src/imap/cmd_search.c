@@ -22,10 +22,8 @@
 #include "lib/mem.h"
 #include "lib/str.h"
 #include "mime/imapdata.h"
-/* XXX(search): search_thread.c is compiled as part of this unit until
- * src/imap/meson.build lists it; drop this line then. It includes
- * lib/banned.h, so it comes last. */
-#include "imap/search_thread.c"
+
+#include "lib/banned.h"
 
 /* Nesting of the search program: parentheses, NOT and OR each add one.
  * The argument tree is already bounded by IMAP_DEPTH_MAX, but "NOT NOT

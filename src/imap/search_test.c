@@ -15,8 +15,9 @@
 #include <cmocka.h>
 
 #include "store/sqlite/test_util.h"
-/* The units under test are compiled in (cmd_search.c includes
- * search_thread.c); the session functions they call are faked below. */
+/* cmd_search.c is compiled in (it reaches its static helpers); the
+ * session functions it calls are faked below; search_thread.c comes
+ * from the library. */
 #include "imap/cmd_search.c"
 #include "lib/buf.h"
 #include "lib/mem.h"
