@@ -8,9 +8,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "lib/banned.h"
 #include "lib/err.h"
 #include "lib/mem.h"
+
+#include "lib/banned.h"
 
 /* --- generic stable merge sort of index arrays ------------------------ */
 
