@@ -571,8 +571,10 @@ test_mailbox_create_rename_delete(void **state)
 	assert_int_equal(store_mailbox_create(f->st, f->a, "bad\xff", NULL, &e),
 	    ERR_INPUT);
 	assert_int_equal(store_mailbox_create(f->st, f->a, "\xc3\xa9t\xc3\xa9",
-	                     "\\Flagged", &e),
+	                     "\\flagged", &e),
 	    0);
+	assert_string_equal(status(f, f->a, "\xc3\xa9t\xc3\xa9").special_use,
+	    "\\Flagged");
 	assert_int_equal(store_mailbox_create(f->st, f->a, "z", "\\Bogus", &e),
 	    ERR_INPUT);
 	memset(longname, 'n', sizeof(longname) - 1);

@@ -263,8 +263,9 @@ create_parents(struct store *st, int64_t user, const char *name,
 	return 0;
 }
 
-static bool
-special_use_ok(const char *su)
+/* The canonical spelling of a special use (RFC 6154), NULL if unknown. */
+static const char *
+special_use_canon(const char *su)
 {
 	static const char *const ok[] = { "\\Archive", "\\Drafts", "\\Junk",
 		"\\Sent", "\\Trash", "\\All", "\\Flagged" };
@@ -272,8 +273,8 @@ special_use_ok(const char *su)
 
 	for (i = 0; i < sizeof(ok) / sizeof(*ok); i++)
 		if (strcasecmp(su, ok[i]) == 0)
-			return true;
-	return false;
+			return ok[i];
+	return NULL;
 }
 
 /* --- listing and status ----------------------------------------------- */
@@ -386,9 +387,9 @@ store_mailbox_create(struct store *st, int64_t user_id, const char *name,
 
 	if ((rc = norm_name(name, n, err)) != 0)
 		return rc;
-	if (special_use != NULL && !special_use_ok(special_use))
-		return err_set(err, ERR_INPUT, "bad special use %s",
-		    special_use);
+	if (special_use != NULL &&
+	    (special_use = special_use_canon(special_use)) == NULL)
+		return err_set(err, ERR_INPUT, "bad special use");
 	if (strcmp(n, "INBOX") == 0)
 		return err_set(err, ERR_EXISTS, "INBOX exists");
 	if ((rc = begin(st, err)) != 0)
