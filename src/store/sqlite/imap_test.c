@@ -497,6 +497,15 @@ test_copy_and_move(void **state)
 	    0);
 	assert_int_equal(o.status, ERR_NOTFOUND);
 	assert_int_equal(entries(f, other.id).n, 0);
+
+	/* Nothing left to copy: no UIDs, still the UIDVALIDITY. */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(store_copy(f->st, in.id, uids, 1, sent.id, false,
+	                     on_op, &o),
+	    0);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.n, 0);
+	assert_int_equal(o.uidvalidity, sent.uidvalidity);
 }
 
 struct names {

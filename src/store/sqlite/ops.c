@@ -282,6 +282,14 @@ run_copy(struct store *st, struct store_op *base, struct err *err)
 	if (dst_user != op->base.user_id)
 		return err_set(err, ERR_NOTFOUND,
 		    "mailbox %lld is another user's", (long long)op->dst);
+	/* The destination's UIDVALIDITY even when nothing is copied. */
+	if ((sel = wq(st, "SELECT uidvalidity FROM mailboxes WHERE id = ?1",
+	         err)) == NULL)
+		return err->code;
+	(void)sqlite3_bind_int64(sel, 1, op->dst);
+	if (sqlite3_step(sel) == SQLITE_ROW)
+		op->uidvalidity = (uint32_t)sqlite3_column_int64(sel, 0);
+	sqlite3_finalize(sel);
 	sel = wq(st,
 	    "SELECT message, flags FROM entries WHERE mailbox = ?1"
 	    " AND uid = ?2",
