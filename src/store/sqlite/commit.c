@@ -632,6 +632,9 @@ maybe_gc(struct store *st)
 	if (now - st->last_gc < COMMIT_GC_INTERVAL)
 		return;
 	st->last_gc = now;
+	if (expunged_prune(&st->wr, STORE_EXPUNGED_KEEP, &e) != 0)
+		log_warn(&st->log, "event=expunged_prune status=%s msg=\"%s\"",
+		    err_name(e.code), e.msg);
 	if (store_gc_conn(st, &st->wr, st->gc_grace, now, &removed, &e) != 0)
 		log_warn(&st->log, "event=gc status=%s msg=\"%s\"",
 		    err_name(e.code), e.msg);

@@ -431,6 +431,55 @@ test_expunge_recorded(void **state)
 }
 
 static void
+test_expunged_pruned(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox_status s;
+	struct uidlist l = { 0 };
+	uint32_t uid;
+	uint64_t m[6];
+	struct op_res o;
+	struct err e;
+	bool complete = false;
+	int i;
+
+	s = status(f, f->a, "INBOX");
+	for (i = 0; i < 6; i++) {
+		uid = deliver(f, f->a, "INBOX", "\\Deleted", 0, "m");
+		memset(&o, 0, sizeof(o));
+		assert_int_equal(store_expunge(f->st, s.id, &uid, 1, on_op, &o),
+		    0);
+		m[i] = o.modseq;
+	}
+	assert_int_equal(expunged_prune(&f->st->rd, 4, &e), 0);
+	/* Newest 4 kept; from before them the history is incomplete. */
+	assert_int_equal(store_expunged_since(f->st, s.id, m[1], on_uid, &l,
+	                     &complete, &e),
+	    0);
+	assert_true(complete);
+	assert_int_equal(l.n, 4);
+	l.n = 0;
+	assert_int_equal(store_expunged_since(f->st, s.id, m[0], on_uid, &l,
+	                     &complete, &e),
+	    0);
+	assert_false(complete);
+	assert_int_equal(l.n, 4);
+	l.n = 0;
+	assert_int_equal(store_expunged_since(f->st, s.id, 0, on_uid, &l,
+	                     &complete, &e),
+	    0);
+	assert_false(complete);
+	/* Nothing more to prune. */
+	assert_int_equal(expunged_prune(&f->st->rd, 4, &e), 0);
+	l.n = 0;
+	assert_int_equal(store_expunged_since(f->st, s.id, m[1], on_uid, &l,
+	                     &complete, &e),
+	    0);
+	assert_true(complete);
+	assert_int_equal(l.n, 4);
+}
+
+static void
 test_copy_and_move(void **state)
 {
 	struct fx *f = *state;
@@ -1002,6 +1051,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unchangedsince, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_recorded, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_expunged_pruned, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_copy_and_move, setup,
 		    teardown),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/mem.h"
+#include "lib/str.h"
 #include "store/sqlite/store_int.h"
 
 #include "lib/banned.h"
@@ -480,5 +481,31 @@ store_copy(struct store *st, int64_t src_mailbox_id, const uint32_t *uids,
 	op->dst = dst_mailbox_id;
 	op->move = move;
 	commit_op(st, &op->base);
+	return 0;
+}
+
+int
+expunged_prune(struct dbconn *c, unsigned keep, struct err *err)
+{
+	char sql[640];
+
+	/* The floor is the modseq of the newest row beyond `keep`; every
+	 * row at or below it goes, and store_expunged_since reports history
+	 * from before it as incomplete. */
+	(void)str_fmt(sql, sizeof(sql),
+	    "BEGIN IMMEDIATE;"
+	    "UPDATE mailboxes SET expunged_floor = max(expunged_floor,"
+	    " (SELECT modseq FROM expunged WHERE mailbox = mailboxes.id"
+	    " ORDER BY modseq DESC LIMIT 1 OFFSET %u))"
+	    " WHERE id IN (SELECT mailbox FROM expunged GROUP BY mailbox"
+	    " HAVING count(*) > %u);"
+	    "DELETE FROM expunged WHERE modseq <= (SELECT expunged_floor"
+	    " FROM mailboxes WHERE id = expunged.mailbox);"
+	    "COMMIT",
+	    keep, keep);
+	if (db_exec(c, sql, err) != 0) {
+		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return err->code;
+	}
 	return 0;
 }

@@ -206,6 +206,16 @@ void commit_stop(struct store *st);
  * before this returns). Takes op. */
 void commit_op(struct store *st, struct store_op *op);
 
+/* --- ops.c --- */
+
+/* Expunge history kept per mailbox (QRESYNC VANISHED, view sync);
+ * older rows are pruned by the commit thread's hourly pass and the
+ * mailbox's expunged_floor remembers how far. */
+#define STORE_EXPUNGED_KEEP 50000
+/* Prunes each mailbox's expunge history to its newest `keep` rows, in
+ * its own transaction on c. */
+int expunged_prune(struct dbconn *c, unsigned keep, struct err *err);
+
 /* --- watch.c --- */
 
 /* Calls the watchers of user_id about mailbox_id (owner thread). */
