@@ -271,12 +271,14 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	}
 	if (v->n > 0 && v->msgs[v->n - 1].uid >= v->uidnext)
 		v->uidnext = v->msgs[v->n - 1].uid + 1;
-	/* \Recent: rev1 sessions that SELECT claim what no session has. */
-	if (!readonly && !(s->enabled & IMAP_ENABLED_REV2) && v->n > 0) {
+	/* \Recent: a SELECT claims what no session has claimed; only rev1
+	 * sessions see the flag (IMAP4rev2 dropped it). */
+	if (!readonly && v->n > 0) {
 		hw = imap_server_recent_claim(s->srv, v->mailbox_id,
 		    v->msgs[v->n - 1].uid);
 		for (i = 0; i < v->n; i++)
-			if (v->msgs[i].uid > hw)
+			if (v->msgs[i].uid > hw &&
+			    !(s->enabled & IMAP_ENABLED_REV2))
 				v->msgs[i].sysflags |= IMAP_F_RECENT;
 	}
 	*out = v;
@@ -580,10 +582,10 @@ imap_view_sync(struct imap_session *s, bool expunge_ok,
 	if (expunge_ok)
 		report_expunges(s);
 	if (c.appended > 0) {
-		if (c.appended > 0 && rev1 && !v->readonly) {
+		if (!v->readonly) {
 			hw = imap_server_recent_claim(s->srv, v->mailbox_id,
 			    v->msgs[v->n - 1].uid);
-			for (i = v->n - c.appended; i < v->n; i++)
+			for (i = v->n - c.appended; rev1 && i < v->n; i++)
 				if (v->msgs[i].uid > hw)
 					v->msgs[i].sysflags |= IMAP_F_RECENT;
 		}
