@@ -325,6 +325,39 @@ test_flags_modes_and_modseq(void **state)
 }
 
 static void
+test_flags_limits(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox_status s;
+	uint32_t one[] = { 1 };
+	struct buf many, more;
+	struct op_res o;
+	int i;
+
+	deliver(f, f->a, "INBOX", NULL, 0, "1");
+	s = status(f, f->a, "INBOX");
+	buf_init(&many, 1 << 20);
+	buf_init(&more, 1 << 20);
+	for (i = 0; i < STORE_FLAGS_COUNT_MAX; i++)
+		assert_int_equal(buf_printf(&many, "k%d ", i), 0);
+	assert_int_equal(buf_printf(&more, "%sextra", many.p), 0);
+	o = flags(f, s.id, one, 1, STORE_FLAGS_SET, many.p, 0);
+	assert_int_equal(o.n, 1);
+	/* One more would pass the limit: refused up front for SET, the
+	 * entry left alone for ADD. */
+	assert_int_equal(store_flags_update(f->st, s.id, one, 1,
+	                     STORE_FLAGS_SET, more.p, 0, on_op, &o),
+	    ERR_INPUT);
+	o = flags(f, s.id, one, 1, STORE_FLAGS_ADD, "extra", 0);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.n, 0);
+	o = flags(f, s.id, one, 1, STORE_FLAGS_REMOVE, "k0", 0);
+	assert_int_equal(o.n, 1);
+	buf_clear(&many);
+	buf_clear(&more);
+}
+
+static void
 test_unchangedsince(void **state)
 {
 	struct fx *f = *state;
@@ -1048,6 +1081,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_flags_modes_and_modseq,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags_limits, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_unchangedsince, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_recorded, setup,

@@ -228,11 +228,14 @@ void watch_free_all(struct store *st);
 /* Normalises a space-separated flag list into out: \Recent dropped,
  * system flags in their canonical case, duplicates (case-insensitive)
  * removed, one space between. ERR_INPUT (a flag with bad characters),
- * ERR_LIMIT (longer than STORE_FLAGS_MAX). */
-#define STORE_FLAGS_MAX 8192
+ * ERR_LIMIT (longer than STORE_FLAGS_MAX bytes or STORE_FLAGS_COUNT_MAX
+ * flags: flag sets are compared pairwise, so their size is bounded). */
+#define STORE_FLAGS_MAX       8192
+#define STORE_FLAGS_COUNT_MAX 256
 int flags_normalize(const char *in, struct buf *out);
 /* Applies mode with `arg` (normalised) to `cur` (normalised) into out;
- * returns whether the set changed. */
+ * returns whether the set changed (false, too, when the result would
+ * pass the limits above). */
 bool flags_apply(const char *cur, int mode, const char *arg, struct buf *out);
 /* Whether the normalised list has `flag` (case-insensitive). */
 bool flags_has(const char *list, const char *flag);
