@@ -666,7 +666,9 @@ store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t modseq_gt,
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(&st->rd, rc, "expunged", err);
-	*complete_out = (int64_t)modseq_gt >= floor;
+	/* A deleted mailbox has no history left: the caller compares UID
+	 * lists (all gone) instead. */
+	*complete_out = rc == SQLITE_ROW && (int64_t)modseq_gt >= floor;
 	s = q(st,
 	    "SELECT DISTINCT uid FROM expunged WHERE mailbox = ?1"
 	    " AND modseq > ?2 ORDER BY uid",
