@@ -709,14 +709,14 @@ test_mailbox_create_rename_delete(void **state)
 	    ERR_NOTFOUND);
 	assert_int_equal(store_mailbox_delete(f->st, f->a, "p/x/b/c", &e), 0);
 	{
-		struct uidlist l = { 0 };
+		struct uidlist ul = { 0 };
 		bool complete = true;
 		int64_t gone = status(f, f->a, "p/x/b").id;
 
 		assert_int_equal(store_mailbox_delete(f->st, f->a, "p/x/b", &e),
 		    0);
 		assert_int_equal(store_expunged_since(f->st, gone, 0, on_uid,
-		                     &l, &complete, &e),
+		                     &ul, &complete, &e),
 		    0);
 		assert_false(complete);
 	}
