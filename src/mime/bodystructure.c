@@ -182,6 +182,7 @@ put_params(struct bs *b, struct slice v, const char *dflt)
 	int rc = 0, want;
 
 	buf_reset(&b->tmp);
+	(void)buf_append(&b->tmp, "", 0); /* storage even for "" values */
 	while (n < PARAMS_MAX) {
 		skip_cfws(&v);
 		if (v.len == 0 || v.p[0] != ';')

@@ -869,6 +869,9 @@ test_structure_regressions(void **state)
 	expect_bs("Content-Transfer-Encoding:\r\nContent-ID:\r\n\r\nx", true,
 	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") \"\" NIL "
 	    "\"7BIT\" 1 1 NIL NIL NIL NIL)");
+	/* Only empty parameter values (no storage for them). */
+	expect_bs("Content-Type: multipart/x; boundary=\"\"\r\n\r\n", false,
+	    "(\"MULTIPART\" \"X\" (\"BOUNDARY\" \"\") NIL NIL \"7BIT\" 0)");
 	/* The stand-in part of an empty multipart has extension data
 	 * when the rest has. */
 	expect_bs("Content-Type: multipart/mixed; boundary=z\r\n\r\n", true,
