@@ -26,7 +26,7 @@
  * fits). */
 #define FETCH_LINE_MAX (16 * 1024 * 1024)
 /* PREVIEW: characters kept (RFC 8970 §3.1) and raw bytes looked at. */
-#define PREVIEW_CHARS 200
+#define PREVIEW_CHARS FETCH_PREVIEW_CHARS
 #define PREVIEW_RAW   (16 * 1024)
 
 /* --- request parsing ------------------------------------------------- */
@@ -1159,8 +1159,8 @@ section_src(struct fetch_cmd *f, const struct imap_msg *m,
 
 /* --- PREVIEW (RFC 8970) ----------------------------------------------- */
 
-static void
-html_strip(struct buf *b)
+void
+fetch_html_strip(struct buf *b)
 {
 	size_t i, o = 0;
 	bool tag = false, skip = false;
@@ -1226,8 +1226,8 @@ html_strip(struct buf *b)
 
 /* Collapses whitespace and cuts at PREVIEW_CHARS characters (UTF-8),
  * in place. */
-static void
-preview_tidy(struct buf *b)
+void
+fetch_preview_tidy(struct buf *b)
 {
 	size_t i, o = 0, chars = 0;
 	bool space = true, pending = false;
@@ -1243,7 +1243,8 @@ preview_tidy(struct buf *b)
 		}
 		if ((c & 0xc0) != 0x80) { /* a character starts */
 			if (pending) {
-				if (chars == PREVIEW_CHARS)
+				/* a space only before another character */
+				if (chars + 2 > PREVIEW_CHARS)
 					break;
 				b->p[o++] = ' ';
 				chars++;
@@ -1344,8 +1345,8 @@ preview_compute(struct fetch_cmd *f, const struct imap_msg *m)
 			(void)mime_charset_to_utf8(pick_ct.charset,
 			    buf_slice(&raw), &dec);
 			if (pick_html)
-				html_strip(&dec);
-			preview_tidy(&dec);
+				fetch_html_strip(&dec);
+			fetch_preview_tidy(&dec);
 			(void)buf_append(&f->tmp, dec.p, dec.len);
 		}
 	}

@@ -86,6 +86,13 @@ bool fetch_parse_date(struct slice s, int64_t *t_out);
 void fetch_partial(uint64_t len, bool partial, uint64_t origin, uint64_t count,
     uint64_t *off_out, uint64_t *n_out);
 
+/* PREVIEW (RFC 8970): crude HTML to text (tags dropped, head, style
+ * and script content dropped, a few entities), in place; then
+ * whitespace collapsed and the text cut at 200 characters (UTF-8). */
+#define FETCH_PREVIEW_CHARS 200
+void fetch_html_strip(struct buf *b);
+void fetch_preview_tidy(struct buf *b);
+
 /* Appends ascending values as a compact IMAP set ("1:3,7") to out. */
 int fetch_uidset_format(const uint32_t *v, size_t n, struct buf *out);
 /* Builds a resolved seqset of ascending values in arena. */

@@ -297,6 +297,38 @@ test_crlf(void **state)
 	assert_memory_equal(out, "\nd\r\n", 4);
 }
 
+static void
+test_preview(void **state)
+{
+	struct buf b;
+	size_t i, chars = 0;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	(void)buf_printf(&b,
+	    "<html><head><title>T</title><style>p{x}</style>"
+	    "</head><body><p>Hello&nbsp;&amp;\r\n  world"
+	    "</p></body></html>");
+	fetch_html_strip(&b);
+	fetch_preview_tidy(&b);
+	assert_string_equal(b.p, "Hello & world");
+	buf_reset(&b);
+	for (i = 0; i < 150; i++)
+		(void)buf_append(&b, "\xc3\xa9 ", 3); /* e-acute, space */
+	fetch_preview_tidy(&b);
+	for (i = 0; i < b.len; i++)
+		if (((unsigned char)b.p[i] & 0xc0) != 0x80)
+			chars++;
+	assert_true(chars == FETCH_PREVIEW_CHARS - 1);
+	assert_true(b.p[b.len - 1] != ' ');
+	assert_memory_equal(b.p + b.len - 2, "\xc3\xa9", 2);
+	buf_reset(&b);
+	(void)buf_printf(&b, " \t\r\n ");
+	fetch_preview_tidy(&b);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
 int
 main(void)
 {
@@ -310,6 +342,7 @@ main(void)
 		cmocka_unit_test(test_uidset),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_crlf),
+		cmocka_unit_test(test_preview),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
