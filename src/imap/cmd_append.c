@@ -49,7 +49,7 @@ struct append_state {
 	uint64_t pending_bytes;
 	bool committing;
 	size_t waiting; /* commit callbacks still to come */
-	bool uid_mismatch;
+	bool have_validity, uid_mismatch;
 };
 
 size_t
@@ -307,14 +307,13 @@ commit_cb(void *ctx, const struct store_commit_result *res)
 		m->status = res->status;
 	} else {
 		m->uid = res->uid;
-		if (res->uidvalidity != a->uidvalidity) {
-			/* the mailbox was re-created meanwhile: the
-			 * UIDVALIDITY reported must be the real one */
-			if (c->i == 0)
-				a->uidvalidity = res->uidvalidity;
-			else
-				a->uid_mismatch = true;
-		}
+		/* APPENDUID names the UIDVALIDITY the commit saw (the
+		 * mailbox may have been re-created since the status read) */
+		if (!a->have_validity) {
+			a->uidvalidity = res->uidvalidity;
+			a->have_validity = true;
+		} else if (res->uidvalidity != a->uidvalidity)
+			a->uid_mismatch = true;
 	}
 	if (--a->waiting == 0)
 		append_done(a);
