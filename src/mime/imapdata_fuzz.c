@@ -416,6 +416,15 @@ fields(const uint8_t *data, size_t size)
 	(void)mime_date_parse(v, &t, &tz);
 	buf_reset(&b);
 	(void)mime_header_get(v, "subject", &b);
+	buf_reset(&b);
+	{
+		static const struct slice names[] = { SLICE_LIT("subject"),
+			SLICE_LIT("from") };
+
+		if (mime_header_filter(v, names, 2, data[0] & 2, &b) != 0 ||
+		    b.len < 2 || memcmp(b.p + b.len - 2, "\r\n", 2) != 0)
+			abort();
+	}
 	buf_clear(&b);
 }
 

@@ -770,6 +770,30 @@ test_structure_limits(void **state)
 		assert_int_equal(build_rc(&m),
 		    k == MIME_DEPTH_MAX ? 0 : ERR_LIMIT);
 	}
+	/* The deepest tree still has a BODYSTRUCTURE: one '("' per level
+	 * and one for the innermost part's ("CHARSET" ...). */
+	{
+		struct mime_structure *s;
+		struct buf b;
+		size_t open = 0;
+
+		buf_reset(&m);
+		for (i = 0; i < MIME_DEPTH_MAX; i++)
+			assert_int_equal(buf_printf(&m,
+			                     "Content-Type: "
+			                     "message/rfc822\r\n\r\n"),
+			    0);
+		assert_int_equal(buf_printf(&m, "x"), 0);
+		s = build(m.p, m.len, 0);
+		buf_init(&b, BIG);
+		assert_int_equal(mime_bodystructure(s, 0, true, &b), 0);
+		for (i = 0; i < b.len; i++)
+			open +=
+			    b.p[i] == '(' && i + 1 < b.len && b.p[i + 1] == '"';
+		assert_int_equal(open, MIME_DEPTH_MAX + 2);
+		buf_clear(&b);
+		mime_structure_free(&s);
+	}
 	/* Depth through multiparts inside one embedded message. */
 	for (k = MIME_DEPTH_MAX; k <= MIME_DEPTH_MAX + 1; k++) {
 		buf_reset(&m);
