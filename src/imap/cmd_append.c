@@ -172,6 +172,8 @@ imap_append_literal_begin(struct imap_session *s,
 	}
 	if (a->committing || a->in_literal)
 		return begin_fail(s, "BAD", "Unexpected literal");
+	if (li->size == 0)
+		return begin_fail(s, "NO", "Can't store an empty message");
 	/* RFC 7889 APPENDLIMIT / RFC 4469 TOOBIG before the "+" */
 	if (s->max_message_size > 0 && li->size > s->max_message_size)
 		return begin_fail(s, "NO", "[TOOBIG] Message too large");
