@@ -774,6 +774,12 @@ test_e2e_search_depth(void **state)
 		(void)buf_append(&b, " NOT", 4);
 	(void)buf_append(&b, " SEEN", 5);
 	expect(f, b.p, "* SEARCH 1 3\r\n" OKS);
+	buf_reset(&b); /* one more: past the limit */
+	(void)buf_append(&b, "T SEARCH", 8);
+	for (i = 0; i < SEARCH_DEPTH_MAX + 1; i++)
+		(void)buf_append(&b, " NOT", 4);
+	(void)buf_append(&b, " SEEN", 5);
+	expect(f, b.p, "T BAD search program nested too deeply\r\n");
 	buf_reset(&b);
 	(void)buf_append(&b, "T SEARCH", 8);
 	for (i = 0; i < 10000; i++)
