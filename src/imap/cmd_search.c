@@ -874,6 +874,9 @@ leaf_match(struct search *q, const struct sk *k, size_t i)
 	case SK_UNKEYWORD:
 		return !has_keyword(q->v, m, k->str);
 	case SK_BEFORE:
+		/* RFC 9051 §6.4.4 compares dates "disregarding time and
+		 * timezone": INTERNALDATE is taken as its UTC day (the store
+		 * keeps unix seconds, not the zone of the APPEND). */
 		return floor_div(m->internaldate, 86400) < k->num;
 	case SK_ON:
 		return floor_div(m->internaldate, 86400) == k->num;
