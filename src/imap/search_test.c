@@ -580,6 +580,46 @@ e2e_teardown(void **state)
 	return 0;
 }
 
+/* Runs "<prefix><args>": false if the parser refused the line (then
+ * it has skipped it), else true and *out = what was sent. */
+static bool
+try_run(struct e2e *f, const char *prefix, const char *args, const char **out)
+{
+	const struct imap_command *cmd;
+	struct buf in;
+	size_t used, off;
+	enum imap_parse_rc rc;
+
+	buf_reset(&out_buf);
+	arena_reset(f->arena);
+	buf_init(&in, 1 << 20);
+	assert_int_equal(buf_printf(&in, "%s%s\r\n", prefix, args), 0);
+	for (off = 0;;) {
+		rc = imap_parser_push(f->parser,
+		    slice_skip(buf_slice(&in), off), &used);
+		off += used;
+		if (rc != IMAP_PARSE_LITERAL)
+			break;
+		imap_parser_literal_accept(f->parser);
+	}
+	while (rc == IMAP_PARSE_ERROR && off < in.len) { /* skip the rest */
+		rc = imap_parser_push(f->parser,
+		    slice_skip(buf_slice(&in), off), &used);
+		off += used;
+		if (used == 0)
+			break;
+	}
+	buf_clear(&in);
+	if (rc != IMAP_PARSE_DONE)
+		return false;
+	cmd = imap_parser_command(f->parser);
+	finished = 0;
+	cmd_search(&f->s, cmd);
+	assert_int_equal(finished, 1);
+	*out = out_buf.p;
+	return true;
+}
+
 /* Runs one command line ("T ..." without CRLF) and returns what was
  * sent, tagged line included. */
 static const char *
@@ -922,6 +962,75 @@ test_e2e_thread(void **state)
 	    "* THREAD (4)(2)(3)(5)\r\nT OK THREAD completed\r\n");
 }
 
+/* The numbers of a "* SEARCH ..." reply as a bit mask (1..5). */
+static unsigned
+reply_mask(const char *r)
+{
+	unsigned mask = 0;
+	const char *p;
+
+	if (strncmp(r, "* SEARCH", 8) != 0)
+		return ~0u;
+	for (p = r + 8; *p == ' ';) {
+		unsigned v = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			v = v * 10 + (unsigned)(*p - '0');
+		if (v >= 1 && v <= 5)
+			mask |= 1u << v;
+		if (*p == ' ' && p[1] == '(')
+			break;
+	}
+	return mask;
+}
+
+/* Random programs from a token soup: every command ends exactly once
+ * with OK, NO or BAD, and for each program P that runs, P and NOT (P)
+ * split the mailbox exactly (the evaluator agrees with itself). */
+static void
+test_e2e_random_programs(void **state)
+{
+	static const char *const tok[] = { "ALL", "NOT", "OR", "(", ")", "SEEN",
+		"UNSEEN", "FLAGGED", "DELETED", "NEW", "OLD", "FROM bob",
+		"SUBJECT quarterly", "BODY numbers", "TEXT a", "CC carol",
+		"1:3", "*", "2,4", "UID 3:*", "LARGER 300", "SMALLER 400",
+		"HEADER Subject re", "HEADER X-Tag \"\"", "BEFORE 1-Mar-2026",
+		"SINCE 10-Mar-2026", "SENTON 15-Feb-2026",
+		"SENTBEFORE 1-Feb-2026", "KEYWORD $Work", "UNKEYWORD $Work",
+		"MODSEQ 1", "UID", "HEADER", "BEFORE", "1-Mar-2026", "x",
+		"\"\"", "{3+}\r\nabc" };
+	struct e2e *f = *state;
+	char line[1024], neg[1100];
+	unsigned seed = 12345, a, b;
+	size_t i, j, n, len;
+	int ok_runs = 0;
+	const char *r;
+
+	for (i = 0; i < 3000; i++) {
+		len = 0;
+		n = 1 + (seed = seed * 1103515245u + 12345u) % 9;
+		for (j = 0; j < n; j++) {
+			seed = seed * 1103515245u + 12345u;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    " %s", tok[(seed >> 8) % NELEM(tok)]);
+		}
+		if (!try_run(f, "T SEARCH", line, &r))
+			continue; /* the parser refused it (unbalanced) */
+		assert_true(strstr(r, "T OK ") != NULL ||
+		    strstr(r, "T NO ") != NULL || strstr(r, "T BAD ") != NULL);
+		if (strstr(r, "T OK ") == NULL)
+			continue;
+		a = reply_mask(r);
+		assert_true(str_fmt(neg, sizeof(neg), " NOT (%s)", line + 1));
+		assert_true(try_run(f, "T SEARCH", neg, &r));
+		b = reply_mask(r);
+		assert_int_equal(a & b, 0);
+		assert_int_equal(a | b, 0x3e);
+		ok_runs++;
+	}
+	assert_true(ok_runs > 300);
+}
+
 int
 main(void)
 {
@@ -951,6 +1060,8 @@ main(void)
 		    e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_thread, e2e_setup,
 		    e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_random_programs,
+		    e2e_setup, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
