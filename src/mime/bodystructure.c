@@ -172,14 +172,17 @@ put_param(struct bs *b, bool first, struct slice name, bool star,
 /* body-fld-param from ";" attr "=" value ... at v: "(" ... ")" or NIL.
  * RFC 2231 continuations are joined as Dovecot does: "name*0*",
  * "name*1*"... become one "name*" whose value keeps its charset'lang'
- * prefix and %-encoding; plain continuations become one "name". */
+ * prefix and %-encoding; plain continuations become one "name".
+ * With text, a missing charset is given as US-ASCII (RFC 2045 §5.2), as
+ * Dovecot does. */
 static int
-put_params(struct bs *b, struct slice v, const char *dflt)
+put_params(struct bs *b, struct slice v, bool text)
 {
 	struct param pm[PARAMS_MAX];
 	struct buf joined;
 	size_t n = 0, i, k, out = 0;
 	int rc = 0, want;
+	bool charset = false;
 
 	buf_reset(&b->tmp);
 	(void)buf_append(&b->tmp, "", 0); /* storage even for "" values */
@@ -204,6 +207,8 @@ put_params(struct bs *b, struct slice v, const char *dflt)
 	}
 	buf_init(&joined, MIME_FIELD_MAX);
 	for (i = 0; i < n && rc == 0; i++) {
+		charset =
+		    charset || slice_eq_ci(pm[i].base, SLICE_LIT("charset"));
 		if (pm[i].section < 0) {
 			rc = put_param(b, out++ == 0, pm[i].attr, false,
 			    slice_make(b->tmp.p + pm[i].off, pm[i].len));
@@ -230,11 +235,12 @@ put_params(struct bs *b, struct slice v, const char *dflt)
 			    buf_slice(&joined));
 	}
 	buf_clear(&joined);
+	if (rc == 0 && text && !charset)
+		rc = put_param(b, out++ == 0, SLICE_LIT("CHARSET"), false,
+		    SLICE_LIT("US-ASCII"));
 	if (rc != 0)
 		return rc;
-	if (out > 0)
-		return put(b, ")");
-	return put(b, dflt != NULL ? dflt : "NIL");
+	return put(b, out > 0 ? ")" : "NIL");
 }
 
 /* The unfolded value of field name of part idx in b->val; false if
@@ -258,12 +264,11 @@ static int
 put_ct_params(struct bs *b, uint32_t idx)
 {
 	const struct part_info *pi = &b->s->info[idx];
-	const char *dflt =
-	    strcmp(pi->type, "text") == 0 ? "(\"CHARSET\" \"US-ASCII\")" : NULL;
+	bool text = strcmp(pi->type, "text") == 0;
 	struct slice v;
 
 	if (!pi->ct_present || !field(b, idx, "Content-Type"))
-		return put(b, dflt != NULL ? dflt : "NIL");
+		return put_params(b, SLICE_LIT(""), text);
 	v = buf_slice(&b->val);
 	skip_cfws(&v);
 	(void)take_token(&v);
@@ -272,7 +277,7 @@ put_ct_params(struct bs *b, uint32_t idx)
 		v = slice_skip(v, 1);
 	skip_cfws(&v);
 	(void)take_token(&v);
-	return put_params(b, v, dflt);
+	return put_params(b, v, text);
 }
 
 /* body-fld-dsp: "(" type SP params ")" or NIL. */
@@ -291,7 +296,7 @@ put_disposition(struct bs *b, uint32_t idx)
 		return put(b, "NIL");
 	if ((rc = put(b, "(")) != 0 ||
 	    (rc = imap_put_upper(b->out, type)) != 0 ||
-	    (rc = put(b, " ")) != 0 || (rc = put_params(b, v, NULL)) != 0)
+	    (rc = put(b, " ")) != 0 || (rc = put_params(b, v, false)) != 0)
 		return rc;
 	return put(b, ")");
 }
@@ -405,7 +410,11 @@ write_leaf(struct bs *b, uint32_t idx)
 {
 	const struct mime_part *p = &b->s->parts[idx];
 	const struct part_info *pi = &b->s->info[idx];
-	bool is_msg = p->is_message && p->first_child != MIME_PART_NONE;
+	/* message/global is written as a basic part, as Dovecot does: RFC
+	 * 3501's grammar has no envelope for it, so IMAP4rev1 clients would
+	 * not expect one. */
+	bool is_msg = p->is_message && p->first_child != MIME_PART_NONE &&
+	    strcmp(pi->subtype, "rfc822") == 0;
 	int rc;
 
 	if ((rc = put(b, "(")) != 0 ||
@@ -446,7 +455,10 @@ write_leaf(struct bs *b, uint32_t idx)
 static int
 write_part(struct bs *b, uint32_t idx)
 {
-	if (b->s->parts[idx].is_multipart)
+	/* A multipart without a usable boundary has no parts; like Dovecot
+	 * it is still written as a (empty) multipart. */
+	if (b->s->parts[idx].is_multipart ||
+	    strcmp(b->s->info[idx].type, "multipart") == 0)
 		return write_multipart(b, idx);
 	return write_leaf(b, idx);
 }

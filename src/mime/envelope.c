@@ -46,6 +46,30 @@ put_part(struct env *e, struct slice s, bool nil_if_empty)
 	return imap_put_string(e->out, s);
 }
 
+/* The local part with its quoting removed, as Dovecot writes it. */
+static int
+put_mailbox(struct env *e, struct slice m)
+{
+	bool inq = false;
+	size_t i;
+
+	if (m.len == 0 || m.p[0] != '"')
+		return imap_put_string(e->out, m);
+	buf_reset(&e->tmp);
+	(void)buf_append(&e->tmp, "", 0);
+	for (i = 0; i < m.len; i++) {
+		if (m.p[i] == '"') {
+			inq = !inq;
+			continue;
+		}
+		if (inq && m.p[i] == '\\' && i + 1 < m.len)
+			i++;
+		if (buf_append(&e->tmp, m.p + i, 1) != 0)
+			return ERR_LIMIT;
+	}
+	return imap_put_string(e->out, buf_slice(&e->tmp));
+}
+
 static int
 put_address(struct env *e, const struct mime_address *a)
 {
@@ -69,7 +93,7 @@ put_address(struct env *e, const struct mime_address *a)
 	    (rc = put(e->out, " ")) != 0 ||
 	    (rc = put_part(e, a->adl, true)) != 0 ||
 	    (rc = put(e->out, " ")) != 0 ||
-	    (rc = put_part(e, a->mailbox, false)) != 0 ||
+	    (rc = put_mailbox(e, a->mailbox)) != 0 ||
 	    (rc = put(e->out, " ")) != 0 ||
 	    (rc = put_part(e, a->host, false)) != 0)
 		return rc;

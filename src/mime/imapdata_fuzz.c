@@ -245,7 +245,7 @@ body(struct cur *c, bool ext)
 	text = str_is(c, "TEXT");
 	sp(c);
 	want(c, TK_STR);
-	msg = msg && (str_is(c, "RFC822") || str_is(c, "GLOBAL"));
+	msg = msg && str_is(c, "RFC822"); /* GLOBAL: a basic part */
 	sp(c);
 	params(c);
 	sp(c);

@@ -316,13 +316,14 @@ test_envelope(void **state)
 	                                   "From: a@b\r\nSender: \r\n"
 	                                   "Reply-To: \"x\\\"y\" <c@d>\r\n"
 	                                   "Subject: caf\xc3\xa9\r\n"
-	                                   "To: nohost\r\n\r\n"),
+	                                   "To: nohost, \"q\\\"x\"@h\r\n\r\n"),
 	                     &b),
 	    0);
 	assert_string_equal(b.p,
 	    "(NIL {5}\r\ncaf\xc3\xa9 ((NIL NIL \"a\" \"b\")) "
 	    "((NIL NIL \"a\" \"b\")) ((\"x\\\"y\" NIL \"c\" \"d\")) "
-	    "((NIL NIL \"nohost\" \"\")) NIL NIL NIL NIL)");
+	    "((NIL NIL \"nohost\" \"\")(NIL NIL \"q\\\"x\" \"h\")) NIL NIL NIL "
+	    "NIL)");
 	buf_clear(&b);
 	buf_init(&b, 20);
 	assert_int_equal(mime_envelope(SLICE_LIT(hdr1), &b), ERR_LIMIT);
@@ -535,16 +536,16 @@ test_bodystructure(void **state)
 	    "1 NIL NIL NIL NIL)");
 	expect_bs(msg_alt, true,
 	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" "
-	    "5 1 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") "
-	    "NIL NIL \"QUOTED-PRINTABLE\" 11 1 NIL NIL NIL NIL) "
+	    "5 0 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") "
+	    "NIL NIL \"QUOTED-PRINTABLE\" 11 0 NIL NIL NIL NIL) "
 	    "\"ALTERNATIVE\" (\"BOUNDARY\" \"b1\") NIL NIL NIL)");
 	expect_bs(msg_alt, false,
 	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" "
-	    "5 1)(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") NIL NIL "
-	    "\"QUOTED-PRINTABLE\" 11 1) \"ALTERNATIVE\")");
+	    "5 0)(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") NIL NIL "
+	    "\"QUOTED-PRINTABLE\" 11 0) \"ALTERNATIVE\")");
 	expect_bs(msg_mixed, true,
 	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" "
-	    "4 1 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" "
+	    "4 0 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" "
 	    "\"a.bin\") \"<id1@x>\" NIL \"BASE64\" 8 NIL (\"ATTACHMENT\" "
 	    "(\"FILENAME\" \"a.bin\")) (\"en\" \"de\") NIL) \"MIXED\" "
 	    "(\"BOUNDARY\" \"XX\") NIL NIL NIL)");
@@ -552,15 +553,15 @@ test_bodystructure(void **state)
 	    "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 39 (NIL \"inner\" "
 	    "((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" "
 	    "\"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-	    "\"US-ASCII\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 4 NIL NIL "
+	    "\"US-ASCII\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL) 3 NIL NIL "
 	    "NIL NIL) \"MIXED\" (\"BOUNDARY\" \"o\") NIL NIL NIL)");
 	expect_bs(msg_nested_mp, false,
 	    "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 181 (NIL "
 	    "\"\\\"q\\\\\\\" \x01\" NIL NIL NIL NIL NIL NIL NIL NIL) "
 	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"a\\\"b\") NIL NIL \"7BIT\" 1 "
-	    "1)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 21 (NIL "
+	    "0)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 21 (NIL "
 	    "\"deepest\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" "
-	    "(\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 1) 3) \"MIXED\") "
+	    "(\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 0) 2) \"MIXED\") "
 	    "14)");
 	/* An empty multipart still has one (empty) body. */
 	expect_bs("Content-Type: multipart/mixed; boundary=z\r\n\r\nno parts",
@@ -570,7 +571,8 @@ test_bodystructure(void **state)
 	/* 8-bit and CR/LF in strings become literals. */
 	expect_bs("Content-Type: text/plain; name=\"caf\xc3\xa9\"\r\n\r\n",
 	    false,
-	    "(\"TEXT\" \"PLAIN\" (\"NAME\" {5}\r\ncaf\xc3\xa9) NIL NIL "
+	    "(\"TEXT\" \"PLAIN\" (\"NAME\" {5}\r\ncaf\xc3\xa9 \"CHARSET\" "
+	    "\"US-ASCII\") NIL NIL "
 	    "\"7BIT\" 0 0)");
 	/* RFC 2231 continuations joined. */
 	expect_bs("Content-Type: application/x; title*1=\" c\";\r\n"
@@ -615,7 +617,7 @@ test_structure_offsets(void **state)
 	assert_int_equal(p[1].depth, 1);
 	assert_int_equal(p[2].hdr_off, html - msg_alt);
 	assert_int_equal(p[2].cte, MIME_CTE_QP);
-	assert_int_equal(p[2].body_lines, 1);
+	assert_int_equal(p[2].body_lines, 0); /* no line feed */
 	assert_int_equal(p[0].body_lines, 11);
 	assert_int_equal(mime_structure_find(s, SLICE_LIT("")), 0);
 	assert_int_equal(mime_structure_find(s, SLICE_LIT("1")), 1);
@@ -892,10 +894,19 @@ test_structure_regressions(void **state)
 	/* An empty field value (its buffer had no storage). */
 	expect_bs("Content-Transfer-Encoding:\r\nContent-ID:\r\n\r\nx", true,
 	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") \"\" NIL "
-	    "\"7BIT\" 1 1 NIL NIL NIL NIL)");
+	    "\"7BIT\" 1 0 NIL NIL NIL NIL)");
 	/* Only empty parameter values (no storage for them). */
-	expect_bs("Content-Type: multipart/x; boundary=\"\"\r\n\r\n", false,
-	    "(\"MULTIPART\" \"X\" (\"BOUNDARY\" \"\") NIL NIL \"7BIT\" 0)");
+	expect_bs("Content-Type: text/x; a=\"\"\r\n\r\n", true,
+	    "(\"TEXT\" \"X\" (\"A\" \"\" \"CHARSET\" \"US-ASCII\") NIL NIL "
+	    "\"7BIT\" 0 0 NIL NIL NIL NIL)");
+	/* A multipart without boundary is an empty multipart (Dovecot). */
+	expect_bs("Content-Type: multipart/mixed\r\n\r\nbody\r\n", true,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+	    "\"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\" NIL NIL NIL NIL)");
+	/* message/global: a basic part for IMAP4rev1 grammar (Dovecot). */
+	expect_bs("Content-Type: message/global\r\n\r\nSubject: g\r\n\r\n"
+	          "body\r\n",
+	    false, "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 20)");
 	/* The stand-in part of an empty multipart has extension data
 	 * when the rest has. */
 	expect_bs("Content-Type: multipart/mixed; boundary=z\r\n\r\n", true,

@@ -27,7 +27,6 @@ struct frame {
 	uint32_t msg;   /* the message/rfc822 part it parses, or NONE */
 	uint64_t off;   /* offset of the next byte it sees */
 	uint64_t lf;    /* line feeds it has seen */
-	char last;      /* the last byte it has seen */
 };
 
 /* Fields kept for every part, then those kept only for message roots
@@ -80,7 +79,6 @@ advance(struct frame *f, struct slice d)
 		f->lf++;
 		q++;
 	}
-	f->last = d.p[d.len - 1];
 }
 
 static int
@@ -207,10 +205,9 @@ part_end(struct frame *f, uint32_t idx)
 		pi->lf_at_body = f->lf;
 	}
 	p->end_off = f->off;
+	/* Line feeds, as Dovecot counts (a last line without one does not
+	 * count; clients compare with it). */
 	p->body_lines = f->lf - pi->lf_at_body;
-	/* A last line without its line break still counts. */
-	if (p->end_off > p->body_off && f->last != '\n')
-		p->body_lines++;
 	return 0;
 }
 
