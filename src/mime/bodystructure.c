@@ -301,7 +301,7 @@ put_disposition(struct bs *b, uint32_t idx)
 	return put(b, ")");
 }
 
-/* body-fld-lang: one string, a list of them, or NIL. */
+/* body-fld-lang: a list of strings, or NIL. */
 static int
 put_language(struct bs *b, uint32_t idx)
 {
@@ -332,8 +332,7 @@ put_language(struct bs *b, uint32_t idx)
 	}
 	if (n == 0)
 		return put(b, "NIL");
-	if (n == 1)
-		return imap_put_string(b->out, tags[0]);
+	/* Always the list form, even for one tag, as Dovecot writes it. */
 	for (i = 0; i < n; i++)
 		if ((rc = put(b, i == 0 ? "(" : " ")) != 0 ||
 		    (rc = imap_put_string(b->out, tags[i])) != 0)

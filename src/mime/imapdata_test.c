@@ -574,6 +574,12 @@ test_bodystructure(void **state)
 	    "(\"TEXT\" \"PLAIN\" (\"NAME\" {5}\r\ncaf\xc3\xa9 \"CHARSET\" "
 	    "\"US-ASCII\") NIL NIL "
 	    "\"7BIT\" 0 0)");
+	/* One language is still a list; a disposition without parameters. */
+	expect_bs("Content-Type: image/png\r\nContent-Disposition: inline\r\n"
+	          "Content-Language: en\r\n\r\nPNG\r\n",
+	    true,
+	    "(\"IMAGE\" \"PNG\" NIL NIL NIL \"7BIT\" 5 NIL (\"INLINE\" NIL) "
+	    "(\"en\") NIL)");
 	/* RFC 2231 continuations joined. */
 	expect_bs("Content-Type: application/x; title*1=\" c\";\r\n"
 	          " title*0=\"a b\"; x*=us-ascii'en'y\r\n"
