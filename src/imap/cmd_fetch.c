@@ -1371,6 +1371,11 @@ emit_item(struct fetch_cmd *f, const struct imap_msg *m,
 		return; /* written first */
 	case FETCH_FLAGS:
 		write_flags(f, m);
+		/* under CONDSTORE, FLAGS go with their MODSEQ (as Dovecot
+		 * does; RFC 7162 §3.1) */
+		if (!f->spec.has_modseq &&
+		    (f->s->enabled & IMAP_ENABLED_CONDSTORE))
+			write_modseq(f, m);
 		return;
 	case FETCH_MODSEQ:
 		write_modseq(f, m);
