@@ -119,14 +119,32 @@ first_comment(struct slice s)
 	return slice_make(s.p, 0);
 }
 
-/* local-part "@" domain; the last top-level '@' splits them. */
+/* Up to the first top-level whitespace or comment. */
+static struct slice
+first_word(struct slice s)
+{
+	size_t i = 0;
+
+	while (i < s.len && !is_ws(s.p[i]) && s.p[i] != '(') {
+		if (s.p[i] == '"')
+			i = skip_quoted(s, i);
+		else if (s.p[i] == '[')
+			i = skip_literal(s, i);
+		else
+			i++;
+	}
+	return slice_make(s.p, i);
+}
+
+/* local-part "@" domain; the first top-level '@' splits them, and the
+ * domain ends at whitespace ("a@b c@d" is a@b, as Dovecot reads it). */
 static void
 addr_spec(struct slice s, struct mime_address *a)
 {
 	size_t i = 0, at = NONE;
 
 	s = trim_cfws(s);
-	while (i < s.len) {
+	while (i < s.len && at == NONE) {
 		if (s.p[i] == '"')
 			i = skip_quoted(s, i);
 		else if (s.p[i] == '(')
@@ -142,7 +160,7 @@ addr_spec(struct slice s, struct mime_address *a)
 		return;
 	}
 	a->mailbox = trim_cfws(slice_make(s.p, at));
-	a->host = trim_cfws(slice_skip(s, at + 1));
+	a->host = first_word(trim_cfws(slice_skip(s, at + 1)));
 }
 
 /* One mailbox: [phrase] "<" [route ":"] addr-spec ">", or addr-spec. */

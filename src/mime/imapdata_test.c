@@ -264,6 +264,8 @@ test_address(void **state)
 		{ "<>", "" },
 		{ "Name <a@b", "Name||a|b;" },
 		{ "a@b (c) , (d) e@f", "c||a|b;d||e|f;" },
+		{ "a@b c@d", "||a|b;" },
+		{ "a @ b", "||a|b;" },
 		{ "", "" },
 	};
 	struct mime_address a[16];
