@@ -27,7 +27,7 @@ struct mime_part {
 	uint64_t body_off;  /* first byte after the header's blank line */
 	uint64_t end_off;   /* one past the last byte of the body (the CRLF
 			     * before a boundary belongs to the boundary) */
-	uint64_t body_lines; /* lines of the body as in the message */
+	uint64_t body_lines; /* line feeds in the body (Dovecot's count) */
 	bool is_multipart, is_message; /* message/rfc822 or message/global */
 	int cte;		       /* enum mime_cte of parser.h */
 };
@@ -44,7 +44,8 @@ int mime_structure_push(struct mime_structure *s, const void *p, size_t n,
 int mime_structure_finish(struct mime_structure *s, struct err *err);
 void mime_structure_free(struct mime_structure **sp);
 
-/* The parts, index 0 the root. */
+/* The parts, index 0 the root, in stream order (none until
+ * mime_structure_finish has succeeded). */
 const struct mime_part *mime_structure_parts(const struct mime_structure *s,
     size_t *n_out);
 /* Resolves an IMAP section part number ("" root, "1", "1.2.3"; RFC 9051
@@ -56,7 +57,7 @@ uint32_t mime_structure_find(const struct mime_structure *s,
 /* Appends to out the IMAP BODYSTRUCTURE (extended true) or BODY
  * (extended false) of part idx (0: the whole message), RFC 9051 §7.5.2
  * syntax, strings quoted or as literals as needed. ERR_LIMIT if out is
- * full. */
+ * full (out is then as before), ERR_INPUT if idx is not a part. */
 int mime_bodystructure(const struct mime_structure *s, uint32_t idx,
     bool extended, struct buf *out);
 
@@ -89,8 +90,11 @@ int mime_header_decode(struct slice value, struct buf *out);
 int mime_charset_to_utf8(const char *charset, struct slice in,
     struct buf *out);
 
-/* One address of an address list (RFC 5322 §3.4), slices into a buffer
- * owned by the list. Group syntax gives a start (name set, mailbox and
+/* One address of an address list (RFC 5322 §3.4), slices into the value
+ * given to mime_address_parse (valid as long as it is). name is the raw
+ * display-name phrase (quotes, comments and encoded words as written; for
+ * "addr (Name)" the text inside the comment); mailbox the raw local part
+ * (quoted if it was). Group syntax gives a start (name set, mailbox and
  * host empty) and an end marker (all empty) as ENVELOPE needs. */
 struct mime_address {
 	struct slice name, adl, mailbox, host; /* raw; name may be encoded */
