@@ -23,13 +23,13 @@
 struct mime_part {
 	uint32_t parent, first_child, next_sibling; /* indices or NONE */
 	uint32_t depth;
-	uint64_t hdr_off;   /* first byte of the part's header */
-	uint64_t body_off;  /* first byte after the header's blank line */
-	uint64_t end_off;   /* one past the last byte of the body (the CRLF
-			     * before a boundary belongs to the boundary) */
+	uint64_t hdr_off;    /* first byte of the part's header */
+	uint64_t body_off;   /* first byte after the header's blank line */
+	uint64_t end_off;    /* one past the last byte of the body (the CRLF
+	                      * before a boundary belongs to the boundary) */
 	uint64_t body_lines; /* line feeds in the body (Dovecot's count) */
 	bool is_multipart, is_message; /* message/rfc822 or message/global */
-	int cte;		       /* enum mime_cte of parser.h */
+	int cte;                       /* enum mime_cte of parser.h */
 };
 
 struct mime_structure;
@@ -87,8 +87,7 @@ int mime_header_decode(struct slice value, struct buf *out);
 /* Converts text in charset (any iconv name; "" or unknown: treated as
  * UTF-8 if valid, else ISO-8859-1) to UTF-8, appended to out. Invalid
  * sequences become U+FFFD. */
-int mime_charset_to_utf8(const char *charset, struct slice in,
-    struct buf *out);
+int mime_charset_to_utf8(const char *charset, struct slice in, struct buf *out);
 
 /* One address of an address list (RFC 5322 §3.4), slices into the value
  * given to mime_address_parse (valid as long as it is). name is the raw
