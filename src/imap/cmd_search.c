@@ -1103,32 +1103,22 @@ append_set(struct imap_session *s, struct buf *b, const uint32_t *ids, size_t n)
 	}
 }
 
-/* The ESEARCH response for ids (in result order: ascending for SEARCH,
- * sort order for ESORT). */
+/* The ESEARCH response for ids in result order: ascending for SEARCH,
+ * sort order for ESORT. Either way MIN and MAX are the first and the
+ * last (RFC 5267 §3.1: for ESORT, the first and last in sort order). */
 static void
 write_esearch(struct search *q, const struct imap_command *cmd,
     const struct ret *r, const uint32_t *ids, size_t n, uint64_t modseq)
 {
 	struct buf b;
-	uint32_t mn = 0, mx = 0;
-	size_t i;
 
 	buf_init(&b, 1 << 20);
 	(void)buf_printf(&b, "* ESEARCH (TAG \"%.*s\")%s", (int)cmd->tag.len,
 	    cmd->tag.p, cmd->uid ? " UID" : "");
-	if (n > 0 && (r->min || r->max)) {
-		mn = mx = ids[0];
-		for (i = 1; i < n; i++) {
-			if (ids[i] < mn)
-				mn = ids[i];
-			if (ids[i] > mx)
-				mx = ids[i];
-		}
-	}
 	if (n > 0 && r->min)
-		(void)buf_printf(&b, " MIN %u", (unsigned)mn);
+		(void)buf_printf(&b, " MIN %u", (unsigned)ids[0]);
 	if (n > 0 && r->max)
-		(void)buf_printf(&b, " MAX %u", (unsigned)mx);
+		(void)buf_printf(&b, " MAX %u", (unsigned)ids[n - 1]);
 	if (r->count)
 		(void)buf_printf(&b, " COUNT %zu", n);
 	if (n > 0 && r->all) {
@@ -1615,30 +1605,7 @@ cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 	if (!r.esearch) {
 		write_list(&q, "SORT", ids, n, modseq);
 	} else if (r.min || r.max || r.all || r.count) {
-		/* RFC 5267 §3.1: MIN and MAX are the first and last in
-		 * sort order, ALL is in sort order */
-		struct ret r2 = r;
-		struct buf b;
-
-		buf_init(&b, 1 << 20);
-		(void)buf_printf(&b, "* ESEARCH (TAG \"%.*s\")%s",
-		    (int)cmd->tag.len, cmd->tag.p, cmd->uid ? " UID" : "");
-		if (n > 0 && r2.min)
-			(void)buf_printf(&b, " MIN %u", (unsigned)ids[0]);
-		if (n > 0 && r2.max)
-			(void)buf_printf(&b, " MAX %u", (unsigned)ids[n - 1]);
-		if (r2.count)
-			(void)buf_printf(&b, " COUNT %zu", n);
-		if (n > 0 && r2.all) {
-			(void)buf_append(&b, " ALL ", 5);
-			append_set(s, &b, ids, n);
-		}
-		if (n > 0 && q.uses_modseq)
-			(void)buf_printf(&b, " MODSEQ %llu",
-			    (unsigned long long)modseq);
-		(void)buf_append(&b, "\r\n", 2);
-		flush_maybe(s, &b, true);
-		buf_clear(&b);
+		write_esearch(&q, cmd, &r, ids, n, modseq);
 	}
 	if (r.save) { /* saved in sort order's MIN/MAX sense */
 		uint32_t *sidx = n > 0 ? xcalloc(n, sizeof(*sidx)) : NULL;
