@@ -725,8 +725,8 @@ on_timeout(void *ctx)
 {
 	struct imap_session *s = ctx;
 
-	if (s->cmd != NULL && s->priv->mode != IMAP_IN_IDLE)
-		return;
+	if (s->cmd != NULL && s->priv->mode == IMAP_IN_CMD)
+		return; /* a command runs (input is paused meanwhile) */
 	log_info(&s->log, "event=timeout state=%d", (int)s->state);
 	imap_bye(s, "Autologout; idle for too long");
 }
@@ -816,7 +816,7 @@ imap_session_shutdown(struct imap_session *s, bool force)
 
 	if (pv->conn == NULL || pv->closing)
 		return;
-	if (!force && s->cmd != NULL && pv->mode != IMAP_IN_IDLE) {
+	if (!force && s->cmd != NULL && pv->mode == IMAP_IN_CMD) {
 		pv->shutdown_pending = true;
 		return;
 	}

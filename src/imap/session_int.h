@@ -84,7 +84,7 @@ struct imap_session_priv {
 	uint64_t stream_left; /* IMAP_IN_STREAM */
 	unsigned bad, bad_max;
 	struct slice tag; /* of the running command (tagbuf) */
-	char tagbuf[128];
+	char tagbuf[512];
 	const struct imap_command_entry *entry; /* running command's */
 
 	/* output */
