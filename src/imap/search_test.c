@@ -14,14 +14,18 @@
 
 #include <cmocka.h>
 
+#include "imap/imap_int.h"
+#include "imap/search_int.h"
+#include "imap/search_thread.h"
 #include "store/sqlite/test_util.h"
-/* cmd_search.c is compiled in (it reaches its static helpers); the
- * session functions it calls are faked below; search_thread.c comes
- * from the library. */
-#include "imap/cmd_search.c"
+/* cmd_search.c, search_eval.c and search_thread.c come from the library;
+ * the session functions they call are faked below (so resp.c, view.c
+ * and session.c are never linked in). */
 #include "lib/buf.h"
 #include "lib/mem.h"
 #include "lib/str.h"
+
+#define NELEM(x) (sizeof(x) / sizeof((x)[0]))
 
 /* A message for the tests: id = seq = index + 1, date = given. */
 static struct sort_msg
