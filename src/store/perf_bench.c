@@ -191,20 +191,19 @@ main(int argc, char **argv)
 			die("entry range", &e);
 	}
 	t = now_s() - t0;
-	printf("store_entry_range (all %u): %.2f ms/call, %.3f us/entry\n",
-	    n, t * 1e3 / 10, t * 1e6 / 10 / n);
+	printf("store_entry_range (all %u): %.2f ms/call, %.3f us/entry\n", n,
+	    t * 1e3 / 10, t * 1e6 / 10 / n);
 
 	t0 = now_s();
 	for (k = 0; k < rounds; k++) {
 		rows = 0;
-		if (store_entry_range(st, ms.id, ms.uidnext - 1,
-		        ms.uidnext - 1, 0, on_entry, &rows, &e) != 0 ||
+		if (store_entry_range(st, ms.id, ms.uidnext - 1, ms.uidnext - 1,
+		        0, on_entry, &rows, &e) != 0 ||
 		    rows != 1)
 			die("entry range one", &e);
 	}
 	t = now_s() - t0;
-	printf("store_entry_range (one uid): %.2f us/call\n",
-	    t * 1e6 / rounds);
+	printf("store_entry_range (one uid): %.2f us/call\n", t * 1e6 / rounds);
 
 	t0 = now_s();
 	for (k = 0; k < rounds; k++)
