@@ -336,6 +336,8 @@ store_close(struct store **sp)
 	db_close(&st->wr);
 	db_close(&st->rd);
 	ZSTD_freeCCtx(st->cctx);
+	ZSTD_freeDCtx(st->dctx);
+	ZSTD_freeDCtx(st->dctx_spare);
 	(void)close(st->lock_fd);
 	(void)close(st->gc_lock_fd);
 	(void)close(st->tmp_fd);

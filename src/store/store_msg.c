@@ -142,19 +142,15 @@ message_skeleton(struct store *st, int64_t message_id, struct blob_id *out,
 	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(st->rd.db,
-	    "SELECT b.hash FROM messages m JOIN blobs b ON b.id = m.skeleton"
-	    " WHERE m.id = ?1",
-	    -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return db_fail(&st->rd, rc, "prepare", err);
+	if ((s = db_stmt(&st->rd, SQL_MSG_SKELETON, err)) == NULL)
+		return err->code;
 	(void)sqlite3_bind_int64(s, 1, message_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BLOB_ID_LEN)
 		memcpy(out->h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
 	else if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
-	sqlite3_finalize(s);
+	(void)sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return err_set(err, ERR_NOTFOUND, "no message %lld",
 		    (long long)message_id);

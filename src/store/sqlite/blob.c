@@ -45,6 +45,7 @@ struct blob_writer {
 
 struct blob_reader {
 	crypto_generichash_state hs;
+	struct store *st; /* owner thread: dctx goes back to st->dctx_spare */
 	struct blob_id id;
 	uint64_t size, produced;
 	int fd; /* -1: reading from mem */
@@ -449,33 +450,81 @@ blob_writer_end(struct blob_writer **wp, struct blob_id *id_out,
 /* --- reader ----------------------------------------------------------- */
 
 static struct blob_reader *
-reader_new(const struct blob_id *id, uint64_t size, int compression)
+reader_new(struct store *st, const struct blob_id *id, uint64_t size)
 {
 	struct blob_reader *r = aligned_alloc(64, (sizeof(*r) + 63) / 64 * 64);
 
 	if (r == NULL)
 		abort();
 	memset(r, 0, sizeof(*r));
+	r->st = st;
 	r->id = *id;
 	r->size = size;
 	r->fd = -1;
 	(void)crypto_generichash_init(&r->hs, NULL, 0, BLOB_ID_LEN);
-	if (compression == BLOB_COMP_ZSTD) {
-		r->dctx = ZSTD_createDCtx();
-		if (r->dctx == NULL)
-			abort();
-	}
 	return r;
+}
+
+/* A file blob stored compressed streams through its own context: the
+ * store's spare one if free (owner thread), else a new one. */
+static void
+reader_stream_ctx(struct blob_reader *r)
+{
+	if (r->st->dctx_spare != NULL) {
+		r->dctx = r->st->dctx_spare;
+		r->st->dctx_spare = NULL;
+		(void)ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
+	} else if ((r->dctx = ZSTD_createDCtx()) == NULL) {
+		abort();
+	}
+}
+
+/* Takes the stored bytes of an in-memory blob (inline row or staged):
+ * a compressed one is decompressed whole, at once, with the store's
+ * context (it is at most BLOB_MEM_MAX bytes), so that reading it needs
+ * no context of its own. ERR_TEMP if it does not decompress to size. */
+static int
+reader_set_mem(struct blob_reader *r, const void *p, size_t n, int compression,
+    struct err *err)
+{
+	char hex[BLOB_HEX_LEN + 1];
+	size_t z;
+
+	if (compression != BLOB_COMP_ZSTD) {
+		r->mem = xmalloc(n ? n : 1);
+		if (n > 0)
+			memcpy(r->mem, p, n);
+		r->mem_len = n;
+		return 0;
+	}
+	if (r->size > BLOB_MEM_MAX)
+		goto bad;
+	if (r->st->dctx == NULL && (r->st->dctx = ZSTD_createDCtx()) == NULL)
+		abort();
+	r->mem = xmalloc(r->size ? (size_t)r->size : 1);
+	z = ZSTD_decompressDCtx(r->st->dctx, r->mem, (size_t)r->size, p, n);
+	if (ZSTD_isError(z) || z != r->size)
+		goto bad;
+	r->mem_len = z;
+	return 0;
+bad:
+	blob_id_hex(&r->id, hex);
+	return err_set(err, ERR_TEMP,
+	    "blob %s: does not decompress to %llu"
+	    " bytes",
+	    hex, (unsigned long long)r->size);
 }
 
 static int
 reader_open_file(struct blob_reader *r, int dirfd, const char *name,
-    struct err *err)
+    int compression, struct err *err)
 {
 	r->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (r->fd == -1)
 		return err_set(err, ERR_TEMP, "open blob %s: %s", name,
 		    strerror(errno));
+	if (compression == BLOB_COMP_ZSTD)
+		reader_stream_ctx(r);
 	r->in_cap = r->dctx != NULL ? ZSTD_DStreamInSize() : 0;
 	r->in = r->in_cap ? xmalloc(r->in_cap) : NULL;
 	return 0;
@@ -489,26 +538,24 @@ blob_reader_open(struct store *st, struct blob_stage *stage,
 	struct blob_reader *r;
 	char rel[BLOB_HEX_LEN + 8];
 	sqlite3_stmt *s;
-	int rc, loc;
-	int64_t rowid;
+	int rc, loc, comp;
 
 	if (b != NULL && b->is_new) {
-		r = reader_new(id, b->size, b->compression);
-		if (b->in_file) {
-			if ((rc = reader_open_file(r, st->tmp_fd, b->tmpname,
-			         err)) != 0) {
-				blob_reader_close(&r);
-				return rc;
-			}
-		} else {
-			r->mem = xmalloc(b->stored_size ? b->stored_size : 1);
-			memcpy(r->mem, b->data, b->stored_size);
-			r->mem_len = b->stored_size;
+		r = reader_new(st, id, b->size);
+		rc = b->in_file ? reader_open_file(r, st->tmp_fd, b->tmpname,
+		                      b->compression, err)
+		                : reader_set_mem(r, b->data, b->stored_size,
+		                      b->compression, err);
+		if (rc != 0) {
+			blob_reader_close(&r);
+			return rc;
 		}
 		*out = r;
 		return 0;
 	}
-	if ((s = db_stmt(&st->rd, SQL_BLOB_LOOKUP, err)) == NULL)
+	/* The row and an inline blob's bytes in one statement: one read
+	 * transaction per blob, on the owner connection. */
+	if ((s = db_stmt(&st->rd, SQL_BLOB_READ, err)) == NULL)
 		return err->code;
 	(void)sqlite3_bind_blob(s, 1, id->h, BLOB_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -523,39 +570,25 @@ blob_reader_open(struct store *st, struct blob_stage *stage,
 		(void)sqlite3_reset(s);
 		return db_fail(&st->rd, rc, "blob lookup", err);
 	}
-	rowid = sqlite3_column_int64(s, 0);
-	r = reader_new(id, (uint64_t)sqlite3_column_int64(s, 1),
-	    sqlite3_column_int(s, 4));
-	loc = sqlite3_column_int(s, 3);
-	(void)sqlite3_reset(s);
+	r = reader_new(st, id, (uint64_t)sqlite3_column_int64(s, 0));
+	loc = sqlite3_column_int(s, 1);
+	comp = sqlite3_column_int(s, 2);
 	if (loc == BLOB_LOC_FILE) {
-		blob_rel_path(id, rel);
-		if ((rc = reader_open_file(r, st->blobs_fd, rel, err)) != 0) {
-			blob_reader_close(&r);
-			return rc;
-		}
-		*out = r;
-		return 0;
-	}
-	if ((s = db_stmt(&st->rd, SQL_BLOB_INLINE_GET, err)) == NULL) {
-		blob_reader_close(&r);
-		return err->code;
-	}
-	(void)sqlite3_bind_int64(s, 1, rowid);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
 		(void)sqlite3_reset(s);
-		blob_reader_close(&r);
-		if (rc == SQLITE_DONE)
-			return err_set(err, ERR_TEMP,
-			    "inline blob data missing");
-		return db_fail(&st->rd, rc, "inline blob", err);
+		blob_rel_path(id, rel);
+		rc = reader_open_file(r, st->blobs_fd, rel, comp, err);
+	} else if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
+		(void)sqlite3_reset(s);
+		rc = err_set(err, ERR_TEMP, "inline blob data missing");
+	} else {
+		rc = reader_set_mem(r, sqlite3_column_blob(s, 3),
+		    (size_t)sqlite3_column_bytes(s, 3), comp, err);
+		(void)sqlite3_reset(s);
 	}
-	r->mem_len = (size_t)sqlite3_column_bytes(s, 0);
-	r->mem = xmalloc(r->mem_len ? r->mem_len : 1);
-	if (r->mem_len > 0)
-		memcpy(r->mem, sqlite3_column_blob(s, 0), r->mem_len);
-	(void)sqlite3_reset(s);
+	if (rc != 0) {
+		blob_reader_close(&r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -687,7 +720,10 @@ blob_reader_close(struct blob_reader **rp)
 		return;
 	if (r->fd != -1)
 		(void)close(r->fd);
-	ZSTD_freeDCtx(r->dctx);
+	if (r->dctx != NULL && r->st->dctx_spare == NULL)
+		r->st->dctx_spare = r->dctx; /* reset when taken */
+	else
+		ZSTD_freeDCtx(r->dctx);
 	free(r->in);
 	free(r->mem);
 	free(r);

@@ -159,6 +159,44 @@ static const char *const sql_text[SQL_COUNT] = {
 	[SQL_FTS_INSERT] = "INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc,"
 	                   " subject, body, headers)"
 	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* A blob's row and, when inline, its bytes: one statement (one read
+	 * transaction, one lock round) per blob opened. */
+	[SQL_BLOB_READ] =
+	    "SELECT b.size, b.location, b.compression, i.data"
+	    " FROM blobs b LEFT JOIN blob_inline i ON i.blob = b.id"
+	    " WHERE b.hash = ?1",
+	[SQL_MSG_SKELETON] = "SELECT b.hash FROM messages m JOIN blobs b"
+	                     " ON b.id = m.skeleton WHERE m.id = ?1",
+	[SQL_ENTRY_SKELETON] = "SELECT b.hash FROM mailboxes mb"
+	                       " JOIN entries e ON e.mailbox = mb.id"
+	                       " JOIN messages m ON m.id = e.message"
+	                       " JOIN blobs b ON b.id = m.skeleton"
+	                       " WHERE mb.user = ?1 AND mb.name = ?2"
+	                       " AND e.uid = ?3",
+	[SQL_ENTRY_RANGE] =
+	    "SELECT e.uid, e.message, m.size, m.internaldate,"
+	    " e.modseq, e.flags, m.from_hdr, m.subject"
+	    " FROM entries e JOIN messages m ON m.id = e.message"
+	    " WHERE e.mailbox = ?1 AND e.uid BETWEEN ?2 AND ?3"
+	    " AND e.modseq > ?4 ORDER BY e.uid",
+	/* One pass over the mailbox's entries. Flags are stored normalised
+	 * (flags.c), so an exact token test on " flags " finds \Seen and
+	 * \Deleted. IDLE polls this once a second per session. */
+	[SQL_MAILBOX_STATUS] =
+	    "SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq,"
+	    " coalesce(m.special_use, ''),"
+	    " EXISTS (SELECT 1 FROM subscriptions s WHERE s.user = m.user"
+	    " AND s.name = m.name),"
+	    " count(e.uid),"
+	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Seen ') = 0), 0),"
+	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Deleted ') > 0),"
+	    " 0),"
+	    " min(CASE WHEN instr(' ' || e.flags || ' ', ' \\Seen ') = 0"
+	    " THEN e.uid END),"
+	    " coalesce(sum(g.size), 0)"
+	    " FROM mailboxes m LEFT JOIN entries e ON e.mailbox = m.id"
+	    " LEFT JOIN messages g ON g.id = e.message"
+	    " WHERE m.user = ?1 AND m.name = ?2 GROUP BY m.id",
 };
 
 int
@@ -216,6 +254,33 @@ db_stmt(struct dbconn *c, enum sql_id id, struct err *err)
 	(void)sqlite3_reset(s);
 	(void)sqlite3_clear_bindings(s);
 	return s;
+}
+
+sqlite3_stmt *
+db_stmt_nested(struct dbconn *c, enum sql_id id, bool *own_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*own_out = false;
+	if (c->stmts[id] == NULL || !sqlite3_stmt_busy(c->stmts[id]))
+		return db_stmt(c, id, err);
+	rc = sqlite3_prepare_v2(c->db, sql_text[id], -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		(void)db_fail(c, rc, "prepare", err);
+		return NULL;
+	}
+	*own_out = true;
+	return s;
+}
+
+void
+db_stmt_done(sqlite3_stmt *s, bool own)
+{
+	if (own)
+		sqlite3_finalize(s);
+	else
+		(void)sqlite3_reset(s);
 }
 
 int

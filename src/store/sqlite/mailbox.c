@@ -330,26 +330,7 @@ store_mailbox_status(struct store *st, int64_t user_id, const char *name,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	/* One pass over the mailbox's entries. Flags are stored normalised
-	 * (flags.c), so an exact token test on " flags " finds \Seen and
-	 * \Deleted. IDLE polls this once a second per session. */
-	s = q(st,
-	    "SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq,"
-	    " coalesce(m.special_use, ''),"
-	    " EXISTS (SELECT 1 FROM subscriptions s WHERE s.user = m.user"
-	    " AND s.name = m.name),"
-	    " count(e.uid),"
-	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Seen ') = 0), 0),"
-	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Deleted ') > 0),"
-	    " 0),"
-	    " min(CASE WHEN instr(' ' || e.flags || ' ', ' \\Seen ') = 0"
-	    " THEN e.uid END),"
-	    " coalesce(sum(g.size), 0)"
-	    " FROM mailboxes m LEFT JOIN entries e ON e.mailbox = m.id"
-	    " LEFT JOIN messages g ON g.id = e.message"
-	    " WHERE m.user = ?1 AND m.name = ?2 GROUP BY m.id",
-	    err);
-	if (s == NULL)
+	if ((s = db_stmt(&st->rd, SQL_MAILBOX_STATUS, err)) == NULL)
 		return err->code;
 	(void)sqlite3_bind_int64(s, 1, user_id);
 	(void)sqlite3_bind_text(s, 2, n, -1, SQLITE_STATIC);
@@ -368,7 +349,7 @@ store_mailbox_status(struct store *st, int64_t user_id, const char *name,
 		out->first_unseen = (uint32_t)sqlite3_column_int64(s, 9);
 		out->size = (uint64_t)sqlite3_column_int64(s, 10);
 	}
-	sqlite3_finalize(s);
+	(void)sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return err_set(err, ERR_NOTFOUND, "no mailbox %s", n);
 	if (rc != SQLITE_ROW)
@@ -619,15 +600,11 @@ store_entry_range(struct store *st, int64_t mailbox_id, uint32_t uid_lo,
 {
 	struct store_entry e;
 	sqlite3_stmt *s;
+	bool own;
 	int rc;
 
-	s = q(st,
-	    "SELECT e.uid, e.message, m.size, m.internaldate, e.modseq,"
-	    " e.flags, m.from_hdr, m.subject FROM entries e"
-	    " JOIN messages m ON m.id = e.message WHERE e.mailbox = ?1"
-	    " AND e.uid BETWEEN ?2 AND ?3 AND e.modseq > ?4 ORDER BY e.uid",
-	    err);
-	if (s == NULL)
+	/* The callback may read the store, even this range again. */
+	if ((s = db_stmt_nested(&st->rd, SQL_ENTRY_RANGE, &own, err)) == NULL)
 		return err->code;
 	(void)sqlite3_bind_int64(s, 1, mailbox_id);
 	(void)sqlite3_bind_int64(s, 2, uid_lo);
@@ -644,7 +621,7 @@ store_entry_range(struct store *st, int64_t mailbox_id, uint32_t uid_lo,
 		e.subject = (const char *)sqlite3_column_text(s, 7);
 		cb(ctx, &e);
 	}
-	sqlite3_finalize(s);
+	db_stmt_done(s, own);
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, "entries", err);
 }
 

@@ -660,14 +660,7 @@ store_entry_skeleton(struct store *st, int64_t user, const char *mailbox,
 	int rc;
 
 	name = strcasecmp(mailbox, "INBOX") == 0 ? "INBOX" : mailbox;
-	s = prep(st,
-	    "SELECT b.hash FROM mailboxes mb"
-	    " JOIN entries e ON e.mailbox = mb.id"
-	    " JOIN messages m ON m.id = e.message"
-	    " JOIN blobs b ON b.id = m.skeleton"
-	    " WHERE mb.user = ?1 AND mb.name = ?2 AND e.uid = ?3",
-	    err, NULL);
-	if (s == NULL)
+	if ((s = db_stmt(&st->rd, SQL_ENTRY_SKELETON, err)) == NULL)
 		return err->code;
 	(void)sqlite3_bind_int64(s, 1, user);
 	(void)sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
@@ -677,7 +670,7 @@ store_entry_skeleton(struct store *st, int64_t user, const char *mailbox,
 		memcpy(out->h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
 	else if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
-	sqlite3_finalize(s);
+	(void)sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return err_set(err, ERR_NOTFOUND, "no message %s/%u", name,
 		    (unsigned)uid);

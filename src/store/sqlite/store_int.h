@@ -57,6 +57,14 @@ enum sql_id {
 	SQL_MAILBOX_NEXT_UID,
 	SQL_ENTRY_INSERT,
 	SQL_FTS_INSERT,
+	/* Owner-connection reads on IMAP's per-message paths (FETCH,
+	 * SEARCH HEADER, SORT, THREAD, IDLE's status poll): prepared once,
+	 * not per call. */
+	SQL_BLOB_READ,
+	SQL_MSG_SKELETON,
+	SQL_ENTRY_SKELETON,
+	SQL_ENTRY_RANGE,
+	SQL_MAILBOX_STATUS,
 	SQL_COUNT
 };
 
@@ -94,6 +102,11 @@ struct store {
 	unsigned batch_max;
 	struct log_ctx log;
 	struct ZSTD_CCtx_s *cctx; /* owner thread: small-blob compression */
+	/* Owner thread (blob readers use the owner connection): one context
+	 * for the one-shot decompression of inline blobs, and one streaming
+	 * context kept back from a closed file-blob reader for the next. A
+	 * fresh ZSTD_DCtx per read cost a third of a SEARCH HEADER. */
+	struct ZSTD_DCtx_s *dctx, *dctx_spare;
 
 	pthread_t thread;
 	bool thread_started;
@@ -181,8 +194,19 @@ int db_open(struct dbconn *c, const char *path, struct err *err);
 void db_close(struct dbconn *c);
 /* Creates or migrates the schema to the current version. */
 int db_migrate(struct dbconn *c, struct err *err);
-/* The cached statement (reset, bindings cleared); NULL with err set. */
+/* The cached statement (reset, bindings cleared); NULL with err set.
+ * Callers reset it once done with its rows: a statement left mid-way
+ * keeps its read transaction (and an old snapshot) open. */
 sqlite3_stmt *db_stmt(struct dbconn *c, enum sql_id id, struct err *err);
+/* Like db_stmt, for a statement whose rows go to a callback that might
+ * run the same statement again: if the cached one is in use up the
+ * stack, a fresh one is prepared and *own_out set (the caller finalizes
+ * it); otherwise the cached one, *own_out false. */
+sqlite3_stmt *db_stmt_nested(struct dbconn *c, enum sql_id id, bool *own_out,
+    struct err *err);
+/* Releases what db_stmt_nested returned: resets a cached statement,
+ * finalizes an own one. */
+void db_stmt_done(sqlite3_stmt *s, bool own);
 /* Runs SQL without results. */
 int db_exec(struct dbconn *c, const char *sql, struct err *err);
 /* Maps an SQLite result to ERR_FULL (SQLITE_FULL) or ERR_TEMP and sets
