@@ -125,8 +125,9 @@ imap_flush(struct imap_session *s)
 {
 	struct imap_session_priv *pv = s->priv;
 
-	if (pv->out.len == 0)
+	if (pv->out.len == 0 && !pv->zpending)
 		return;
+	pv->zpending = false;
 	if (pv->conn != NULL && !pv->closing) {
 		if (pv->compress)
 			deflate_out(s, pv->out.p, pv->out.len, Z_SYNC_FLUSH);
@@ -146,9 +147,10 @@ imap_out_append(struct imap_session *s, const void *p, size_t n)
 	if (pv->out.len + n > OUT_FLUSH)
 		imap_flush(s);
 	if (n > OUT_FLUSH) {
-		if (pv->compress)
+		if (pv->compress) {
 			deflate_out(s, p, n, Z_NO_FLUSH);
-		else
+			pv->zpending = true; /* the next flush syncs */
+		} else
 			net_conn_write(pv->conn, p, n);
 		return;
 	}

@@ -93,6 +93,7 @@ struct imap_session_priv {
 
 	/* COMPRESS=DEFLATE (RFC 4978) */
 	bool compress;
+	bool zpending; /* deflated bytes wait for a Z_SYNC_FLUSH */
 	z_stream zi, zo;
 	char *zin; /* IMAP_ZIN_BUF inflated bytes not yet consumed */
 	size_t zin_len;
