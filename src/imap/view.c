@@ -516,6 +516,40 @@ report_expunges(struct imap_session *s)
 	pv->n_pend_exp = 0;
 }
 
+struct present {
+	const struct imap_view *v;
+	bool *seen; /* per view index */
+};
+
+static void
+present_cb(void *ctx, const struct store_entry *e)
+{
+	struct present *p = ctx;
+	uint32_t seq = imap_view_seq(p->v, e->uid);
+
+	if (seq != 0)
+		p->seen[seq - 1] = true;
+}
+
+/* The expunge history since the view's modseq was pruned: whatever the
+ * view holds and the mailbox no longer does was expunged. */
+static int
+expunged_by_listing(struct imap_session *s, struct err *err)
+{
+	struct imap_view *v = s->view;
+	struct present p = { v, xcalloc(v->n + 1, sizeof(bool)) };
+	size_t i;
+	int rc;
+
+	rc = store_entry_range(s->st, v->mailbox_id, 1, UINT32_MAX, 0,
+	    present_cb, &p, err);
+	for (i = 0; rc == 0 && i < v->n; i++)
+		if (!p.seen[i])
+			pend_add(s->priv, v->msgs[i].uid);
+	free(p.seen);
+	return rc;
+}
+
 static size_t
 count_recent(const struct imap_view *v)
 {
@@ -561,13 +595,14 @@ imap_view_sync(struct imap_session *s, bool expunge_ok,
 		if (rc == 0)
 			rc = store_expunged_since(s->st, v->mailbox_id,
 			    v->highestmodseq, expunged_cb, &c, &complete, &err);
+		if (rc == 0 && !complete)
+			rc = expunged_by_listing(s, &err);
 		if (rc != 0) {
 			free(c.changed);
 			log_warn(&s->log, "event=sync-failed err=\"%s\"",
 			    err.msg);
 			return ERR_TEMP;
 		}
-		(void)complete; /* XXX(session): pruned history unhandled */
 		if (c.maxmodseq > st.highestmodseq)
 			st.highestmodseq = c.maxmodseq;
 		v->highestmodseq = st.highestmodseq;
