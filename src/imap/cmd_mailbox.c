@@ -73,6 +73,30 @@ vanished_cb(void *ctx, uint32_t uid)
 	q->n_vanished++;
 }
 
+/* The expunge history was pruned: every UID below UIDNEXT that the
+ * mailbox no longer holds is reported, as ranges. This may name UIDs the
+ * client never had; VANISHED (EARLIER) receivers ignore those. */
+static void
+vanished_gaps(const struct imap_view *v, struct qresync *q)
+{
+	uint32_t lo = 1, hi;
+	size_t i;
+
+	buf_reset(&q->vanished);
+	q->n_vanished = 0;
+	for (i = 0; i <= v->n; i++) {
+		hi = i < v->n ? v->msgs[i].uid : v->uidnext;
+		if (hi > lo) {
+			(void)buf_printf(&q->vanished, "%s%u",
+			    q->n_vanished ? "," : "", lo);
+			if (hi - 1 > lo)
+				(void)buf_printf(&q->vanished, ":%u", hi - 1);
+			q->n_vanished++;
+		}
+		lo = hi + 1;
+	}
+}
+
 static bool
 parse_select_params(struct imap_session *s, const struct imap_arg *a,
     bool *condstore, struct qresync *q)
@@ -202,6 +226,8 @@ cmd_select(struct imap_session *s, const struct imap_command *cmd)
 		buf_init(&q.vanished, 16 * 1024 * 1024);
 		rc = store_expunged_since(s->st, v->mailbox_id, q.modseq,
 		    vanished_cb, &q, &complete, &err);
+		if (rc == 0 && !complete)
+			vanished_gaps(v, &q);
 		if (rc == 0 && q.n_vanished > 0)
 			imap_printf(s, "* VANISHED (EARLIER) %s\r\n",
 			    q.vanished.p);
