@@ -110,13 +110,17 @@ store_reader_open(struct store *st, int64_t user_id, const char *mailbox,
 {
 	struct blob_id skel;
 	struct store_reader *r;
+	bool txn = db_read_begin(&st->rd);
 	int rc;
 
-	if ((rc = store_entry_skeleton(st, user_id, mailbox, uid, &skel,
-	         err)) != 0)
+	rc = store_entry_skeleton(st, user_id, mailbox, uid, &skel, err);
+	r = rc == 0 ? xcalloc(1, sizeof(*r)) : NULL;
+	if (rc == 0)
+		rc = msg_reader_open(st, NULL, &skel, &r->mr, err);
+	db_read_end(&st->rd, txn);
+	if (rc != 0 && r == NULL)
 		return rc;
-	r = xcalloc(1, sizeof(*r));
-	if ((rc = msg_reader_open(st, NULL, &skel, &r->mr, err)) != 0) {
+	if (rc != 0) {
 		free(r);
 		return rc == ERR_NOTFOUND
 		    ? err_set(err, ERR_TEMP, "skeleton blob missing: %s",
@@ -165,12 +169,18 @@ store_reader_open_message(struct store *st, int64_t message_id,
 {
 	struct blob_id skel;
 	struct store_reader *r;
+	bool txn = db_read_begin(&st->rd);
 	int rc;
 
-	if ((rc = message_skeleton(st, message_id, &skel, err)) != 0)
+	/* One read transaction for the skeleton's row and its bytes. */
+	rc = message_skeleton(st, message_id, &skel, err);
+	r = rc == 0 ? xcalloc(1, sizeof(*r)) : NULL;
+	if (rc == 0)
+		rc = msg_reader_open(st, NULL, &skel, &r->mr, err);
+	db_read_end(&st->rd, txn);
+	if (rc != 0 && r == NULL)
 		return rc;
-	r = xcalloc(1, sizeof(*r));
-	if ((rc = msg_reader_open(st, NULL, &skel, &r->mr, err)) != 0) {
+	if (rc != 0) {
 		free(r);
 		return rc == ERR_NOTFOUND
 		    ? err_set(err, ERR_TEMP, "skeleton blob missing: %s",
@@ -192,14 +202,16 @@ store_msg_header_block(struct store *st, int64_t message_id, char *p,
     size_t cap, size_t *n_out, struct err *err)
 {
 	struct blob_id skel;
+	bool txn = db_read_begin(&st->rd);
 	int rc;
 
 	*n_out = 0;
-	if ((rc = message_skeleton(st, message_id, &skel, err)) != 0)
-		return rc;
-	rc = msg_header_block(st, &skel, p, cap, n_out, err);
-	if (rc == ERR_NOTFOUND)
-		return err_set(err, ERR_TEMP, "skeleton blob missing");
+	/* One read transaction for the skeleton's row and its bytes. */
+	if ((rc = message_skeleton(st, message_id, &skel, err)) == 0 &&
+	    (rc = msg_header_block(st, &skel, p, cap, n_out, err)) ==
+	        ERR_NOTFOUND)
+		rc = err_set(err, ERR_TEMP, "skeleton blob missing");
+	db_read_end(&st->rd, txn);
 	return rc;
 }
 

@@ -197,6 +197,8 @@ static const char *const sql_text[SQL_COUNT] = {
 	    " FROM mailboxes m LEFT JOIN entries e ON e.mailbox = m.id"
 	    " LEFT JOIN messages g ON g.id = e.message"
 	    " WHERE m.user = ?1 AND m.name = ?2 GROUP BY m.id",
+	[SQL_READ_BEGIN] = "BEGIN",
+	[SQL_READ_END] = "COMMIT",
 };
 
 int
@@ -272,6 +274,38 @@ db_stmt_nested(struct dbconn *c, enum sql_id id, bool *own_out, struct err *err)
 	}
 	*own_out = true;
 	return s;
+}
+
+bool
+db_read_begin(struct dbconn *c)
+{
+	sqlite3_stmt *s;
+	struct err e;
+	int rc;
+
+	if (!sqlite3_get_autocommit(c->db) ||
+	    (s = db_stmt(c, SQL_READ_BEGIN, &e)) == NULL)
+		return false;
+	rc = sqlite3_step(s);
+	(void)sqlite3_reset(s);
+	return rc == SQLITE_DONE;
+}
+
+void
+db_read_end(struct dbconn *c, bool started)
+{
+	sqlite3_stmt *s;
+	struct err e;
+
+	if (!started)
+		return;
+	if ((s = db_stmt(c, SQL_READ_END, &e)) == NULL ||
+	    sqlite3_step(s) != SQLITE_DONE)
+		/* A read transaction cannot fail to end for want of
+		 * writing; should COMMIT fail anyway, do not leave it open. */
+		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s != NULL)
+		(void)sqlite3_reset(s);
 }
 
 void

@@ -65,6 +65,8 @@ enum sql_id {
 	SQL_ENTRY_SKELETON,
 	SQL_ENTRY_RANGE,
 	SQL_MAILBOX_STATUS,
+	SQL_READ_BEGIN,
+	SQL_READ_END,
 	SQL_COUNT
 };
 
@@ -207,6 +209,14 @@ sqlite3_stmt *db_stmt_nested(struct dbconn *c, enum sql_id id, bool *own_out,
 /* Releases what db_stmt_nested returned: resets a cached statement,
  * finalizes an own one. */
 void db_stmt_done(sqlite3_stmt *s, bool own);
+/* Starts a read transaction on c unless one is open already: several
+ * statements of one call then take SQLite's file locks (fcntl on the
+ * database and its -shm) once rather than once each, and see one
+ * snapshot. Returns whether it started one (pass that to db_read_end);
+ * false on failure too, when the statements simply run on their own. */
+bool db_read_begin(struct dbconn *c);
+/* Ends what db_read_begin started (no-op if started is false). */
+void db_read_end(struct dbconn *c, bool started);
 /* Runs SQL without results. */
 int db_exec(struct dbconn *c, const char *sql, struct err *err);
 /* Maps an SQLite result to ERR_FULL (SQLITE_FULL) or ERR_TEMP and sets
