@@ -11,9 +11,11 @@
  * size can exceed the literal's. A literal8 (~{n}) is binary by
  * declaration and stored exactly as sent.
  *
- * MULTIAPPEND is not atomic across the store's commit batches: the
- * messages are committed one by one (usually in one group commit); if
- * one fails the command answers NO but earlier ones may have landed. */
+ * MULTIAPPEND commits the messages one by one (usually in one group
+ * commit); if one fails, those that landed are expunged again before
+ * the NO (see undo_start), so the command is all or nothing as RFC 3502
+ * asks, though another session may glimpse them meanwhile. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "imap/fetch_int.h"
@@ -50,6 +52,9 @@ struct append_state {
 	bool committing;
 	size_t waiting; /* commit callbacks still to come */
 	bool have_validity, uid_mismatch;
+	int64_t mailbox_id;
+	uint32_t *undo; /* MULTIAPPEND roll-back: UIDs to expunge again */
+	size_t n_undo;
 };
 
 size_t
@@ -78,6 +83,7 @@ state_free(struct append_state *a)
 		xfree(&a->msgs[i].flags);
 	}
 	xfree(&a->msgs);
+	xfree(&a->undo);
 	xfree(&a->mailbox);
 	xfree(&a);
 }
@@ -161,6 +167,7 @@ imap_append_literal_begin(struct imap_session *s,
 		a->s = s;
 		a->mailbox = xstrdup(name);
 		a->uidvalidity = st.uidvalidity;
+		a->mailbox_id = st.id;
 		s->append = a;
 		if ((s->quota_bytes || s->quota_messages) &&
 		    store_user_usage(s->st, s->user_id, &a->used_bytes,
@@ -250,6 +257,66 @@ imap_append_literal_end(struct imap_session *s)
 
 /* --- the command once its line is complete ---------------------------- */
 
+/* MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): when a commit
+ * failed, the messages that did land are flagged \Deleted and expunged
+ * again before the NO. Other sessions may see them come and go. */
+static void
+undo_finish(struct append_state *a, int status)
+{
+	struct imap_session *s = a->s;
+
+	if (status != 0)
+		log_warn(&s->log, "event=append_undo error=%s",
+		    err_name(status));
+	s->append = NULL;
+	state_free(a);
+	imap_cmd_finish(s, "NO", "[UNAVAILABLE] Can't store message");
+}
+
+static void
+undo_expunged(void *ctx, const struct store_op_result *res)
+{
+	undo_finish(ctx, res->status);
+}
+
+static void
+undo_flagged(void *ctx, const struct store_op_result *res)
+{
+	struct append_state *a = ctx;
+
+	if (res->status != 0 ||
+	    store_expunge(a->s->st, a->mailbox_id, a->undo, a->n_undo,
+	        undo_expunged, a) != 0)
+		undo_finish(a, res->status != 0 ? res->status : ERR_INTERNAL);
+}
+
+static int
+uid_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static void
+undo_start(struct append_state *a)
+{
+	size_t i;
+
+	a->undo = xmalloc((a->n ? a->n : 1) * sizeof(*a->undo));
+	for (i = 0; i < a->n; i++)
+		if (a->msgs[i].status == 0 && a->msgs[i].uid != 0)
+			a->undo[a->n_undo++] = a->msgs[i].uid;
+	if (a->n_undo == 0) {
+		undo_finish(a, 0);
+		return;
+	}
+	qsort(a->undo, a->n_undo, sizeof(*a->undo), uid_cmp);
+	if (store_flags_update(a->s->st, a->mailbox_id, a->undo, a->n_undo,
+	        STORE_FLAGS_ADD, "\\Deleted", 0, undo_flagged, a) != 0)
+		undo_finish(a, ERR_INTERNAL);
+}
+
 static void
 append_done(struct append_state *a)
 {
@@ -263,9 +330,7 @@ append_done(struct append_state *a)
 		if (a->msgs[i].status != 0)
 			ok = false;
 	if (!ok) {
-		s->append = NULL;
-		state_free(a);
-		imap_cmd_finish(s, "NO", "[UNAVAILABLE] Can't store message");
+		undo_start(a);
 		return;
 	}
 	uids = xmalloc((a->n ? a->n : 1) * sizeof(*uids));
