@@ -273,8 +273,11 @@ def test_status(imap_server, rev2):
 
 def test_quota(despatch):
     text = despatch.config_path().read_text()
-    text = re.sub(r"quota_bytes\s*=\s*\d+;", "quota_bytes = 1048576;", text)
-    text = re.sub(r"quota_messages\s*=\s*\d+;", "quota_messages = 5;", text)
+    text, n1 = re.subn(r"quota_bytes\s*=\s*\"?\d+[KMG]?\"?;",
+                       "quota_bytes = 1048576;", text)
+    text, n2 = re.subn(r"quota_messages\s*=\s*\"?\d+\"?;",
+                       "quota_messages = 5;", text)
+    assert n1 == n2 == 1, text
     despatch.config_path().write_text(text)
     despatch.start()
     from conftest import wait_imap
