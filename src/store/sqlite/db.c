@@ -179,24 +179,25 @@ static const char *const sql_text[SQL_COUNT] = {
 	    " FROM entries e JOIN messages m ON m.id = e.message"
 	    " WHERE e.mailbox = ?1 AND e.uid BETWEEN ?2 AND ?3"
 	    " AND e.modseq > ?4 ORDER BY e.uid",
+	[SQL_MAILBOX_ROW] =
+	    "SELECT m.id, m.uidvalidity, m.uidnext,"
+	    " m.highestmodseq, coalesce(m.special_use, ''),"
+	    " EXISTS (SELECT 1 FROM subscriptions s"
+	    " WHERE s.user = m.user AND s.name = m.name)"
+	    " FROM mailboxes m WHERE m.user = ?1 AND m.name = ?2",
 	/* One pass over the mailbox's entries. Flags are stored normalised
 	 * (flags.c), so an exact token test on " flags " finds \Seen and
-	 * \Deleted. IDLE polls this once a second per session. */
-	[SQL_MAILBOX_STATUS] =
-	    "SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq,"
-	    " coalesce(m.special_use, ''),"
-	    " EXISTS (SELECT 1 FROM subscriptions s WHERE s.user = m.user"
-	    " AND s.name = m.name),"
-	    " count(e.uid),"
+	 * \Deleted. */
+	[SQL_MAILBOX_COUNTS] =
+	    "SELECT count(e.uid),"
 	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Seen ') = 0), 0),"
 	    " coalesce(sum(instr(' ' || e.flags || ' ', ' \\Deleted ') > 0),"
 	    " 0),"
 	    " min(CASE WHEN instr(' ' || e.flags || ' ', ' \\Seen ') = 0"
 	    " THEN e.uid END),"
 	    " coalesce(sum(g.size), 0)"
-	    " FROM mailboxes m LEFT JOIN entries e ON e.mailbox = m.id"
-	    " LEFT JOIN messages g ON g.id = e.message"
-	    " WHERE m.user = ?1 AND m.name = ?2 GROUP BY m.id",
+	    " FROM entries e LEFT JOIN messages g ON g.id = e.message"
+	    " WHERE e.mailbox = ?1",
 	[SQL_READ_BEGIN] = "BEGIN",
 	[SQL_READ_END] = "COMMIT",
 };

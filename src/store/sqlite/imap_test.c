@@ -1082,6 +1082,44 @@ test_verify_finds_index_trouble(void **state)
 	assert_int_equal(problems, 2);
 }
 
+/* The status counts are memoised per mailbox under (id, uidvalidity,
+ * uidnext, modseq): every change shows, including a mailbox deleted and
+ * created again (SQLite may hand the new one the same id). */
+static void
+test_status_memo(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox_status s0, s1;
+	uint32_t one[] = { 1 };
+	struct op_res o;
+	struct err e;
+
+	assert_int_equal(store_mailbox_create(f->st, f->a, "M", NULL, &e), 0);
+	(void)deliver(f, f->a, "M", NULL, 0, "m1");
+	(void)deliver(f, f->a, "M", "\\Seen", 0, "m2");
+	s0 = status(f, f->a, "M");
+	s1 = status(f, f->a, "M"); /* from the memo */
+	assert_int_equal(s1.messages, 2);
+	assert_int_equal(s1.unseen, 1);
+	assert_int_equal(s1.first_unseen, 1);
+	assert_true(s1.size == s0.size && s1.size > 0);
+	o = flags(f, s0.id, one, 1, STORE_FLAGS_ADD, "\\Seen \\Deleted", 0);
+	assert_int_equal(o.n, 1);
+	s1 = status(f, f->a, "M");
+	assert_int_equal(s1.unseen, 0);
+	assert_int_equal(s1.first_unseen, 0);
+	assert_int_equal(s1.deleted, 1);
+	(void)deliver(f, f->a, "M", NULL, 0, "m3");
+	assert_int_equal(status(f, f->a, "M").messages, 3);
+	assert_int_equal(store_mailbox_delete(f->st, f->a, "M", &e), 0);
+	assert_int_equal(store_mailbox_create(f->st, f->a, "M", NULL, &e), 0);
+	s1 = status(f, f->a, "M");
+	assert_int_equal(s1.messages, 0);
+	assert_int_equal(s1.unseen, 0);
+	assert_int_equal(s1.deleted, 0);
+	assert_true(s1.size == 0);
+}
+
 int
 main(void)
 {
@@ -1109,6 +1147,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_subscriptions, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_memo, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_watchers_inline, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ops_through_loop,

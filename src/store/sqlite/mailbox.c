@@ -320,41 +320,84 @@ store_mailbox_list(struct store *st, int64_t user,
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, "mailboxes", err);
 }
 
+/* The entry counts of status memo m (key filled in), computed unless
+ * the memo has them for that key already. */
+static int
+mailbox_counts(struct store *st, struct status_memo *m, struct err *err)
+{
+	struct status_memo *slot =
+	    &st->status_memo[(uint64_t)m->id % STATUS_MEMO_N];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (slot->id == m->id && slot->uidvalidity == m->uidvalidity &&
+	    slot->uidnext == m->uidnext && slot->modseq == m->modseq) {
+		*m = *slot;
+		return 0;
+	}
+	if ((s = db_stmt(&st->rd, SQL_MAILBOX_COUNTS, err)) == NULL)
+		return err->code;
+	(void)sqlite3_bind_int64(s, 1, m->id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		m->messages = (uint32_t)sqlite3_column_int64(s, 0);
+		m->unseen = (uint32_t)sqlite3_column_int64(s, 1);
+		m->deleted = (uint32_t)sqlite3_column_int64(s, 2);
+		m->first_unseen = (uint32_t)sqlite3_column_int64(s, 3);
+		m->size = (uint64_t)sqlite3_column_int64(s, 4);
+	}
+	(void)sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_fail(&st->rd, rc, "status", err);
+	*slot = *m;
+	return 0;
+}
+
 int
 store_mailbox_status(struct store *st, int64_t user_id, const char *name,
     struct store_mailbox_status *out, struct err *err)
 {
 	char nb[STORE_MAILBOX_NAME_MAX + 1];
 	const char *n = lookup_name(name, nb);
+	struct status_memo m = { 0 };
+	bool txn;
 	sqlite3_stmt *s;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((s = db_stmt(&st->rd, SQL_MAILBOX_STATUS, err)) == NULL)
+	if ((s = db_stmt(&st->rd, SQL_MAILBOX_ROW, err)) == NULL)
 		return err->code;
+	/* The row and the counts from one snapshot: the counts are memoised
+	 * under the row's modseq. */
+	txn = db_read_begin(&st->rd);
 	(void)sqlite3_bind_int64(s, 1, user_id);
 	(void)sqlite3_bind_text(s, 2, n, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(s, 0);
-		out->uidvalidity = (uint32_t)sqlite3_column_int64(s, 1);
-		out->uidnext = (uint32_t)sqlite3_column_int64(s, 2);
-		out->highestmodseq = (uint64_t)sqlite3_column_int64(s, 3);
+		m.id = out->id = sqlite3_column_int64(s, 0);
+		m.uidvalidity = out->uidvalidity =
+		    (uint32_t)sqlite3_column_int64(s, 1);
+		m.uidnext = out->uidnext = (uint32_t)sqlite3_column_int64(s, 2);
+		m.modseq = out->highestmodseq =
+		    (uint64_t)sqlite3_column_int64(s, 3);
 		(void)str_copy(out->special_use, sizeof(out->special_use),
 		    (const char *)sqlite3_column_text(s, 4));
 		out->subscribed = sqlite3_column_int(s, 5) != 0;
-		out->messages = (uint32_t)sqlite3_column_int64(s, 6);
-		out->unseen = (uint32_t)sqlite3_column_int64(s, 7);
-		out->deleted = (uint32_t)sqlite3_column_int64(s, 8);
-		out->first_unseen = (uint32_t)sqlite3_column_int64(s, 9);
-		out->size = (uint64_t)sqlite3_column_int64(s, 10);
 	}
 	(void)sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return err_set(err, ERR_NOTFOUND, "no mailbox %s", n);
-	if (rc != SQLITE_ROW)
-		return db_fail(&st->rd, rc, "status", err);
-	return 0;
+		rc = err_set(err, ERR_NOTFOUND, "no mailbox %s", n);
+	else if (rc != SQLITE_ROW)
+		rc = db_fail(&st->rd, rc, "status", err);
+	else if ((rc = mailbox_counts(st, &m, err)) == 0) {
+		out->messages = m.messages;
+		out->unseen = m.unseen;
+		out->deleted = m.deleted;
+		out->first_unseen = m.first_unseen;
+		out->size = m.size;
+	}
+	db_read_end(&st->rd, txn);
+	return rc;
 }
 
 /* --- mutations --------------------------------------------------------- */

@@ -64,7 +64,8 @@ enum sql_id {
 	SQL_MSG_SKELETON,
 	SQL_ENTRY_SKELETON,
 	SQL_ENTRY_RANGE,
-	SQL_MAILBOX_STATUS,
+	SQL_MAILBOX_ROW,
+	SQL_MAILBOX_COUNTS,
 	SQL_READ_BEGIN,
 	SQL_READ_END,
 	SQL_COUNT
@@ -77,6 +78,22 @@ struct dbconn {
 
 struct commit_job;
 struct store_watch;
+
+/* The entry counts of a mailbox as store_mailbox_status last computed
+ * them, good while the key is unchanged: every change to a mailbox's
+ * entries (delivery, flags, expunge, copy, move, INBOX rename) takes a
+ * new modseq in the same transaction (ops.c, commit.c, mailbox.c), and a
+ * mailbox created again under a reused id has a new UIDVALIDITY. */
+struct status_memo {
+	int64_t id; /* 0: empty slot */
+	uint32_t uidvalidity, uidnext;
+	uint64_t modseq;
+	uint32_t messages, unseen, deleted, first_unseen;
+	uint64_t size;
+};
+/* Direct-mapped by mailbox id: IDLE polls each selected mailbox's status
+ * once a second, and counting 10 000 entries takes milliseconds. */
+#define STATUS_MEMO_N 64
 
 /* Columns of the full-text index, in the order of store_fts_field (TEXT
  * aside) and of the fts table's columns (db.c). */
@@ -109,6 +126,7 @@ struct store {
 	 * context kept back from a closed file-blob reader for the next. A
 	 * fresh ZSTD_DCtx per read cost a third of a SEARCH HEADER. */
 	struct ZSTD_DCtx_s *dctx, *dctx_spare;
+	struct status_memo status_memo[STATUS_MEMO_N]; /* owner thread */
 
 	pthread_t thread;
 	bool thread_started;
