@@ -383,6 +383,8 @@ imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt,
 	imap_write(s, pv->tag.p, pv->tag.len);
 	imap_printf(s, " %s %s\r\n", status, text);
 	imap_flush(s);
+	if (pv->out.cap > 4096)
+		buf_clear(&pv->out); /* idle sessions keep little memory */
 	if (strcmp(status, "BAD") == 0)
 		imap_count_bad(s);
 	s->cmd = NULL;
