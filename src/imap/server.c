@@ -14,8 +14,8 @@
 
 static const struct log_ctx server_log = { "imap", 0 };
 
-/* Failed logins: per peer address ban after 10 failures, per user after
- * 20, for 5 minutes since the last failure. */
+/* Failed logins: a peer address or a user name is banned after 10
+ * failures, for 5 minutes since the last failure. */
 #define BAN_AFTER 10
 #define BAN_MS    (5u * 60u * 1000u)
 
