@@ -71,6 +71,10 @@ struct msg_reader;
 /* stage may be NULL (committed messages). */
 int msg_reader_open(struct store *st, struct blob_stage *stage,
     const struct blob_id *skeleton, struct msg_reader **out, struct err *err);
+/* The same over the skeleton's blob already opened (the backend found
+ * it with the message's row); takes skel, closed on failure too. */
+int msg_reader_open_blob(struct store *st, struct blob_stage *stage,
+    struct blob_reader *skel, struct msg_reader **out, struct err *err);
 /* Reads up to n bytes; *n_out is 0 only at the end. ERR_TEMP. */
 int msg_reader_read(struct msg_reader *r, void *p, size_t n, size_t *n_out,
     struct err *err);
@@ -84,6 +88,9 @@ int msg_reader_skip(struct msg_reader *r, uint64_t n, struct err *err);
  * the skeleton and, for a header block over SKEL_LIT_MAX, its literal
  * blob, never a body part. ERR_TEMP. */
 int msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
+    size_t cap, size_t *n_out, struct err *err);
+/* The same over the skeleton's blob already opened; takes skel. */
+int msg_header_block_blob(struct store *st, struct blob_reader *skel, char *p,
     size_t cap, size_t *n_out, struct err *err);
 
 /* Lists the blob references of a stored skeleton (for store verify):

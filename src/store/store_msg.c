@@ -5,6 +5,7 @@
  * the backend links (and its tests run) without the ingest code. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/mem.h"
 #include "lib/str.h"
@@ -104,31 +105,67 @@ store_msg_free(struct store_msg **mp)
 	*mp = NULL;
 }
 
+/* Steps s (bound) to the skeleton row of one message (columns: hash,
+ * then those of blob_reader_from_row) and opens the skeleton from it:
+ * one statement, no second lookup by hash. ERR_NOTFOUND (no such
+ * message), ERR_TEMP. Resets s. */
+static int
+skeleton_open(struct store *st, sqlite3_stmt *s, struct blob_reader **out,
+    struct err *err)
+{
+	struct blob_id id;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BLOB_ID_LEN) {
+		memcpy(id.h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
+		rc = blob_reader_from_row(st, s, 1, &id, out, err);
+		(void)sqlite3_reset(s);
+		return rc;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	(void)sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "no such message");
+	return db_fail(&st->rd, rc, "message", err);
+}
+
+static int
+reader_new(struct store *st, struct blob_reader *skel,
+    struct store_reader **out, struct err *err)
+{
+	struct store_reader *r = xcalloc(1, sizeof(*r));
+	int rc;
+
+	if ((rc = msg_reader_open_blob(st, NULL, skel, &r->mr, err)) != 0) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
 int
 store_reader_open(struct store *st, int64_t user_id, const char *mailbox,
     uint32_t uid, struct store_reader **out, struct err *err)
 {
-	struct blob_id skel;
-	struct store_reader *r;
-	bool txn = db_read_begin(&st->rd);
+	struct blob_reader *skel;
+	sqlite3_stmt *s;
 	int rc;
 
-	rc = store_entry_skeleton(st, user_id, mailbox, uid, &skel, err);
-	r = rc == 0 ? xcalloc(1, sizeof(*r)) : NULL;
-	if (rc == 0)
-		rc = msg_reader_open(st, NULL, &skel, &r->mr, err);
-	db_read_end(&st->rd, txn);
-	if (rc != 0 && r == NULL)
-		return rc;
-	if (rc != 0) {
-		free(r);
+	if ((s = db_stmt(&st->rd, SQL_ENTRY_SKELETON, err)) == NULL)
+		return err->code;
+	(void)sqlite3_bind_int64(s, 1, user_id);
+	(void)sqlite3_bind_text(s, 2,
+	    strcasecmp(mailbox, "INBOX") == 0 ? "INBOX" : mailbox, -1,
+	    SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 3, uid);
+	if ((rc = skeleton_open(st, s, &skel, err)) != 0)
 		return rc == ERR_NOTFOUND
-		    ? err_set(err, ERR_TEMP, "skeleton blob missing: %s",
-		          err->msg)
+		    ? err_set(err, ERR_NOTFOUND, "no message %s/%u", mailbox,
+		          (unsigned)uid)
 		    : rc;
-	}
-	*out = r;
-	return 0;
+	return reader_new(st, skel, out, err);
 }
 
 int
@@ -138,10 +175,10 @@ store_reader_read(struct store_reader *r, void *p, size_t n, size_t *n_out,
 	return msg_reader_read(r->mr, p, n, n_out, err);
 }
 
-/* The skeleton id of a message row. ERR_NOTFOUND. */
+/* Opens the skeleton of message_id. ERR_NOTFOUND, ERR_TEMP. */
 static int
-message_skeleton(struct store *st, int64_t message_id, struct blob_id *out,
-    struct err *err)
+message_skeleton_open(struct store *st, int64_t message_id,
+    struct blob_reader **out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -149,46 +186,22 @@ message_skeleton(struct store *st, int64_t message_id, struct blob_id *out,
 	if ((s = db_stmt(&st->rd, SQL_MSG_SKELETON, err)) == NULL)
 		return err->code;
 	(void)sqlite3_bind_int64(s, 1, message_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BLOB_ID_LEN)
-		memcpy(out->h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
-	else if (rc == SQLITE_ROW)
-		rc = SQLITE_CORRUPT;
-	(void)sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
+	if ((rc = skeleton_open(st, s, out, err)) == ERR_NOTFOUND)
 		return err_set(err, ERR_NOTFOUND, "no message %lld",
 		    (long long)message_id);
-	if (rc != SQLITE_ROW)
-		return db_fail(&st->rd, rc, "message", err);
-	return 0;
+	return rc;
 }
 
 int
 store_reader_open_message(struct store *st, int64_t message_id,
     struct store_reader **out, struct err *err)
 {
-	struct blob_id skel;
-	struct store_reader *r;
-	bool txn = db_read_begin(&st->rd);
+	struct blob_reader *skel;
 	int rc;
 
-	/* One read transaction for the skeleton's row and its bytes. */
-	rc = message_skeleton(st, message_id, &skel, err);
-	r = rc == 0 ? xcalloc(1, sizeof(*r)) : NULL;
-	if (rc == 0)
-		rc = msg_reader_open(st, NULL, &skel, &r->mr, err);
-	db_read_end(&st->rd, txn);
-	if (rc != 0 && r == NULL)
+	if ((rc = message_skeleton_open(st, message_id, &skel, err)) != 0)
 		return rc;
-	if (rc != 0) {
-		free(r);
-		return rc == ERR_NOTFOUND
-		    ? err_set(err, ERR_TEMP, "skeleton blob missing: %s",
-		          err->msg)
-		    : rc;
-	}
-	*out = r;
-	return 0;
+	return reader_new(st, skel, out, err);
 }
 
 int
@@ -201,18 +214,13 @@ int
 store_msg_header_block(struct store *st, int64_t message_id, char *p,
     size_t cap, size_t *n_out, struct err *err)
 {
-	struct blob_id skel;
-	bool txn = db_read_begin(&st->rd);
+	struct blob_reader *skel;
 	int rc;
 
 	*n_out = 0;
-	/* One read transaction for the skeleton's row and its bytes. */
-	if ((rc = message_skeleton(st, message_id, &skel, err)) == 0 &&
-	    (rc = msg_header_block(st, &skel, p, cap, n_out, err)) ==
-	        ERR_NOTFOUND)
-		rc = err_set(err, ERR_TEMP, "skeleton blob missing");
-	db_read_end(&st->rd, txn);
-	return rc;
+	if ((rc = message_skeleton_open(st, message_id, &skel, err)) != 0)
+		return rc;
+	return msg_header_block_blob(st, skel, p, cap, n_out, err);
 }
 
 void

@@ -125,16 +125,15 @@ sk_varint(struct skel_in *s, uint64_t *v_out, struct err *err)
 	return corrupt(err, "varint");
 }
 
+/* Takes the opened skeleton blob br and checks its head. */
 static int
-sk_open(struct skel_in *s, struct store *st, struct blob_stage *stage,
-    const struct blob_id *id, struct err *err)
+sk_attach(struct skel_in *s, struct blob_reader *br, struct err *err)
 {
 	unsigned char head[SKEL_HEAD_LEN];
 	int rc;
 
 	s->pos = s->len = 0;
-	if ((rc = blob_reader_open(st, stage, id, &s->r, err)) != 0)
-		return rc;
+	s->r = br;
 	if ((rc = sk_get(s, head, sizeof(head), err)) != 0)
 		return rc;
 	if (memcmp(head, SKEL_MAGIC, 4) != 0)
@@ -144,12 +143,25 @@ sk_open(struct skel_in *s, struct store *st, struct blob_stage *stage,
 	return 0;
 }
 
+static int
+sk_open(struct skel_in *s, struct store *st, struct blob_stage *stage,
+    const struct blob_id *id, struct err *err)
+{
+	struct blob_reader *br;
+	int rc;
+
+	s->r = NULL;
+	if ((rc = blob_reader_open(st, stage, id, &br, err)) != 0)
+		return rc;
+	return sk_attach(s, br, err);
+}
+
 /* Reads one record's type and fields (not a LIT's bytes). */
 static int
 sk_record(struct skel_in *s, struct skel_rec_info *ri, struct err *err)
 {
 	unsigned char t;
-	uint64_t v;
+	uint64_t v = 0; /* set by sk_varint on success; gcc -O2 cannot tell */
 	int rc;
 
 	memset(ri, 0, sizeof(*ri));
@@ -199,13 +211,25 @@ int
 msg_reader_open(struct store *st, struct blob_stage *stage,
     const struct blob_id *skeleton, struct msg_reader **out, struct err *err)
 {
+	struct blob_reader *br;
+	int rc;
+
+	if ((rc = blob_reader_open(st, stage, skeleton, &br, err)) != 0)
+		return as_temp(err, rc);
+	return msg_reader_open_blob(st, stage, br, out, err);
+}
+
+int
+msg_reader_open_blob(struct store *st, struct blob_stage *stage,
+    struct blob_reader *skel, struct msg_reader **out, struct err *err)
+{
 	struct msg_reader *r = xcalloc(1, sizeof(*r));
 	int rc;
 
 	r->st = st;
 	r->stage = stage;
 	r->state = R_REC;
-	if ((rc = sk_open(&r->sk, st, stage, skeleton, err)) != 0) {
+	if ((rc = sk_attach(&r->sk, skel, err)) != 0) {
 		msg_reader_close(&r);
 		return as_temp(err, rc);
 	}
@@ -456,6 +480,19 @@ int
 msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
     size_t cap, size_t *n_out, struct err *err)
 {
+	struct blob_reader *br;
+	int rc;
+
+	*n_out = 0;
+	if ((rc = blob_reader_open(st, NULL, skeleton, &br, err)) != 0)
+		return as_temp(err, rc);
+	return msg_header_block_blob(st, br, p, cap, n_out, err);
+}
+
+int
+msg_header_block_blob(struct store *st, struct blob_reader *skel, char *p,
+    size_t cap, size_t *n_out, struct err *err)
+{
 	struct skel_in *s = xcalloc(1, sizeof(*s));
 	struct skel_rec_info ri;
 	struct blob_reader *br = NULL;
@@ -465,7 +502,7 @@ msg_header_block(struct store *st, const struct blob_id *skeleton, char *p,
 	bool done = false;
 	int rc;
 
-	if ((rc = sk_open(s, st, NULL, skeleton, err)) != 0)
+	if ((rc = sk_attach(s, skel, err)) != 0)
 		goto out;
 	/* Past cap nothing more is copied: stop reading (a header block
 	 * without its blank line must not drag a body part through). */

@@ -536,9 +536,8 @@ blob_reader_open(struct store *st, struct blob_stage *stage,
 {
 	struct staged_blob *b = blob_stage_find(stage, id);
 	struct blob_reader *r;
-	char rel[BLOB_HEX_LEN + 8];
 	sqlite3_stmt *s;
-	int rc, loc, comp;
+	int rc;
 
 	if (b != NULL && b->is_new) {
 		r = reader_new(st, id, b->size);
@@ -570,20 +569,30 @@ blob_reader_open(struct store *st, struct blob_stage *stage,
 		(void)sqlite3_reset(s);
 		return db_fail(&st->rd, rc, "blob lookup", err);
 	}
-	r = reader_new(st, id, (uint64_t)sqlite3_column_int64(s, 0));
-	loc = sqlite3_column_int(s, 1);
-	comp = sqlite3_column_int(s, 2);
+	rc = blob_reader_from_row(st, s, 0, id, out, err);
+	(void)sqlite3_reset(s);
+	return rc;
+}
+
+int
+blob_reader_from_row(struct store *st, sqlite3_stmt *s, int col,
+    const struct blob_id *id, struct blob_reader **out, struct err *err)
+{
+	struct blob_reader *r;
+	char rel[BLOB_HEX_LEN + 8];
+	int rc, loc, comp;
+
+	r = reader_new(st, id, (uint64_t)sqlite3_column_int64(s, col));
+	loc = sqlite3_column_int(s, col + 1);
+	comp = sqlite3_column_int(s, col + 2);
 	if (loc == BLOB_LOC_FILE) {
-		(void)sqlite3_reset(s);
 		blob_rel_path(id, rel);
 		rc = reader_open_file(r, st->blobs_fd, rel, comp, err);
-	} else if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
-		(void)sqlite3_reset(s);
+	} else if (sqlite3_column_type(s, col + 3) == SQLITE_NULL) {
 		rc = err_set(err, ERR_TEMP, "inline blob data missing");
 	} else {
-		rc = reader_set_mem(r, sqlite3_column_blob(s, 3),
-		    (size_t)sqlite3_column_bytes(s, 3), comp, err);
-		(void)sqlite3_reset(s);
+		rc = reader_set_mem(r, sqlite3_column_blob(s, col + 3),
+		    (size_t)sqlite3_column_bytes(s, col + 3), comp, err);
 	}
 	if (rc != 0) {
 		blob_reader_close(&r);

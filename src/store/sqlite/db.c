@@ -165,12 +165,19 @@ static const char *const sql_text[SQL_COUNT] = {
 	    "SELECT b.size, b.location, b.compression, i.data"
 	    " FROM blobs b LEFT JOIN blob_inline i ON i.blob = b.id"
 	    " WHERE b.hash = ?1",
-	[SQL_MSG_SKELETON] = "SELECT b.hash FROM messages m JOIN blobs b"
-	                     " ON b.id = m.skeleton WHERE m.id = ?1",
-	[SQL_ENTRY_SKELETON] = "SELECT b.hash FROM mailboxes mb"
+	/* A message's skeleton: its id, row and inline bytes together (the
+	 * columns of SQL_BLOB_READ after the hash). */
+	[SQL_MSG_SKELETON] = "SELECT b.hash, b.size, b.location, b.compression,"
+	                     " i.data FROM messages m JOIN blobs b"
+	                     " ON b.id = m.skeleton"
+	                     " LEFT JOIN blob_inline i ON i.blob = b.id"
+	                     " WHERE m.id = ?1",
+	[SQL_ENTRY_SKELETON] = "SELECT b.hash, b.size, b.location,"
+	                       " b.compression, i.data FROM mailboxes mb"
 	                       " JOIN entries e ON e.mailbox = mb.id"
 	                       " JOIN messages m ON m.id = e.message"
 	                       " JOIN blobs b ON b.id = m.skeleton"
+	                       " LEFT JOIN blob_inline i ON i.blob = b.id"
 	                       " WHERE mb.user = ?1 AND mb.name = ?2"
 	                       " AND e.uid = ?3",
 	[SQL_ENTRY_RANGE] =

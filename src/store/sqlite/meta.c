@@ -650,31 +650,3 @@ store_entry_list(struct store *st, int64_t user, const char *mailbox,
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, "entries", err);
 }
-
-int
-store_entry_skeleton(struct store *st, int64_t user, const char *mailbox,
-    uint32_t uid, struct blob_id *out, struct err *err)
-{
-	const char *name;
-	sqlite3_stmt *s;
-	int rc;
-
-	name = strcasecmp(mailbox, "INBOX") == 0 ? "INBOX" : mailbox;
-	if ((s = db_stmt(&st->rd, SQL_ENTRY_SKELETON, err)) == NULL)
-		return err->code;
-	(void)sqlite3_bind_int64(s, 1, user);
-	(void)sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	(void)sqlite3_bind_int64(s, 3, uid);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == BLOB_ID_LEN)
-		memcpy(out->h, sqlite3_column_blob(s, 0), BLOB_ID_LEN);
-	else if (rc == SQLITE_ROW)
-		rc = SQLITE_CORRUPT;
-	(void)sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
-		return err_set(err, ERR_NOTFOUND, "no message %s/%u", name,
-		    (unsigned)uid);
-	if (rc != SQLITE_ROW)
-		return db_fail(&st->rd, rc, "entry", err);
-	return 0;
-}

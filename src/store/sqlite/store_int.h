@@ -203,6 +203,13 @@ struct staged_blob *blob_stage_blobs(struct blob_stage *stage, size_t *n_out);
 struct staged_blob *blob_stage_find(struct blob_stage *stage,
     const struct blob_id *id);
 
+/* Opens blob id from the current row of s, whose columns col..col+3 are
+ * blobs.size, location, compression and blob_inline.data (NULL for a
+ * file), as SQL_BLOB_READ gives them: the caller found the blob in the
+ * same statement as what refers to it. s stays on its row. ERR_TEMP. */
+int blob_reader_from_row(struct store *st, sqlite3_stmt *s, int col,
+    const struct blob_id *id, struct blob_reader **out, struct err *err);
+
 /* "xx/yy/<hex>" relative to blobs/. */
 void blob_rel_path(const struct blob_id *id, char out[BLOB_HEX_LEN + 8]);
 
@@ -306,12 +313,6 @@ int store_gc_conn(struct store *st, struct dbconn *c, uint64_t grace,
     int64_t now, uint64_t *removed_out, struct err *err);
 /* Maps errno to ERR_FULL (ENOSPC, EDQUOT) or ERR_TEMP. */
 int errno_code(int e);
-
-/* --- meta.c --- */
-
-/* The skeleton id of one entry (store_reader_open). ERR_NOTFOUND. */
-int store_entry_skeleton(struct store *st, int64_t user, const char *mailbox,
-    uint32_t uid, struct blob_id *out, struct err *err);
 
 /* --- verify.c --- */
 
