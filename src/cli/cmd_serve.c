@@ -101,6 +101,13 @@ on_server_done(void *ctx)
 	log_info(&lctx, "event=stopped");
 }
 
+/* A server of a failed start has closed its listeners. */
+static void
+on_failed_done(void *ctx)
+{
+	(void)ctx;
+}
+
 static void
 on_stop(uv_signal_t *h, int signum)
 {
@@ -308,9 +315,15 @@ cli_cmd_serve(int argc, char **argv)
 	}
 	rc = run(&s);
 	if (rc != CLI_EXIT_OK) {
-		/* A failed start: undo what was made, in reverse. */
-		smtp_server_free(&s.smtp);
-		imap_server_free(&s.imap);
+		/* A failed start: undo what was made, in reverse. A server
+		 * that started has listeners on the loop: shut it down (it has
+		 * no sessions, so at once) and let the loop close them. */
+		s.running = (s.smtp != NULL) + (s.imap != NULL);
+		s.stopping = true;
+		if (s.smtp != NULL)
+			smtp_server_shutdown(s.smtp, 0, on_failed_done, &s);
+		if (s.imap != NULL)
+			imap_server_shutdown(s.imap, 0, on_failed_done, &s);
 		store_close(&s.st);
 		tls_ctx_free(&s.tls);
 		if (s.sig_term.loop != NULL)
@@ -320,6 +333,8 @@ cli_cmd_serve(int argc, char **argv)
 		if (s.sig_hup.loop != NULL)
 			uv_close((uv_handle_t *)&s.sig_hup, on_closed);
 		(void)uv_run(&s.loop, UV_RUN_DEFAULT);
+		smtp_server_free(&s.smtp);
+		imap_server_free(&s.imap);
 	}
 	if (uv_loop_close(&s.loop) != 0)
 		log_warn(&lctx, "event=exit note=\"handles left open\"");
