@@ -451,7 +451,7 @@ static int
 parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 {
 	static const char *const keys[] = { "quota_bytes", "quota_messages",
-		NULL };
+		"login_timeout_seconds", NULL };
 	const config_setting_t *e;
 	uint64_t v;
 	int rc;
@@ -470,6 +470,13 @@ parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 		         &v)) != 0)
 			return rc;
 		c->imap_quota_messages = v;
+	}
+	if ((e = config_setting_get_member(s, "login_timeout_seconds")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, CLI_CONFIG_TIMEOUT_MIN,
+		         CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP, &v)) != 0)
+			return rc;
+		c->imap_login_timeout_seconds = (unsigned)v;
 	}
 	return 0;
 }
@@ -728,9 +735,14 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "  # SMTP delivery is not refused by the quota.\n"
 	    "  quota_bytes = \"%llu\";\n"
 	    "  quota_messages = %llu;\n"
+	    "  # Seconds a connection may stay without logging in. Default "
+	    "and cap 60,\n  # at least 10. (After login: 30 minutes, RFC "
+	    "9051.)\n"
+	    "  login_timeout_seconds = %u;\n"
 	    "};\n\n",
 	    (unsigned long long)c->imap_quota_bytes,
-	    (unsigned long long)c->imap_quota_messages);
+	    (unsigned long long)c->imap_quota_messages,
+	    c->imap_login_timeout_seconds);
 	rc |= buf_printf(b,
 	    "store = {\n"
 	    "  # Seconds an unreferenced blob is kept before `despatch store "

@@ -6,6 +6,7 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "imap/limits.h"
 #include "smtp/limits.h"
 
 #define CLI_CONFIG_FILE "despatch.conf"
@@ -23,6 +24,7 @@
 #define CLI_CONFIG_BATCH_CAP        4096
 #define CLI_CONFIG_QUOTA_BYTES_CAP  (1ULL << 50) /* 1 PiB */
 #define CLI_CONFIG_QUOTA_MESSAGES_CAP 1000000000ULL
+#define CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP (IMAP_TIMEOUT_PREAUTH_MS / 1000)
 
 /* Reads DATA/despatch.conf: config_defaults, then every setting of the
  * file, each checked against its type and range. data_dir is made

@@ -221,6 +221,8 @@ static const struct bad_case bad[] = {
 	    "imap.quota_messages: 1000000001 is over the cap" },
 	{ LISTEN "imap = { quota_bytes = \"lots\"; };\n", "is not a size" },
 	{ LISTEN "imap = { quota = 1; };\n", "quota" },
+	{ LISTEN "imap = { login_timeout_seconds = 61; };\n",
+	    "over the cap of 60" },
 	{ LISTEN "store = { gc_grace_seconds = 10; };\n",
 	    "below the minimum of 60" },
 	/* strings */

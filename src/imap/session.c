@@ -988,7 +988,13 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 		(void)net_conn_starttls(c, pv->tls);
 	}
 	net_conn_start(c, &session_ops, s);
-	imap_session_set_timeout(s, IMAP_TIMEOUT_PREAUTH_MS);
+	/* The config may shorten the pre-login timer, never lengthen it. */
+	imap_session_set_timeout(s,
+	    cfg->imap_login_timeout_seconds > 0 &&
+	            cfg->imap_login_timeout_seconds * 1000u <
+	                IMAP_TIMEOUT_PREAUTH_MS
+	        ? cfg->imap_login_timeout_seconds * 1000u
+	        : IMAP_TIMEOUT_PREAUTH_MS);
 	if (srv->shutting_down) {
 		imap_bye(s, "Server shutting down");
 		return;

@@ -18,4 +18,5 @@ config_defaults(struct config *c)
 	c->smtp_reject_bare_lf = false;
 	c->blob_gc_grace_seconds = 24 * 3600;
 	c->commit_batch_max = 256;
+	c->imap_login_timeout_seconds = 60;
 }

@@ -48,6 +48,9 @@ struct config {
 	 * APPENDLIMIT is smtp_max_message_size. */
 	uint64_t imap_quota_bytes;
 	uint64_t imap_quota_messages;
+	/* Autologout before login (RFC 9051 §5.4 leaves it to the server;
+	 * imap/limits.h IMAP_TIMEOUT_PREAUTH_MS is the cap). */
+	unsigned imap_login_timeout_seconds;
 
 	/* Store. */
 	uint64_t blob_gc_grace_seconds; /* unreferenced blob kept this long */
