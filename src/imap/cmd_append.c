@@ -347,9 +347,7 @@ append_done(struct append_state *a)
 			(void)buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
 	xfree(&uids);
 	s->append = NULL;
-	/* imap_cmd_finish takes about 1 KiB of text: APPENDUID is left
-	 * out rather than cut (RFC 4315 lets a server omit it) */
-	if (a->uid_mismatch || set.len == 0 || set.len > 900)
+	if (a->uid_mismatch || set.len == 0)
 		imap_cmd_finish(s, "OK", "APPEND completed");
 	else
 		imap_cmd_finish(s, "OK", "[APPENDUID %u %s] APPEND completed",

@@ -12,9 +12,6 @@
 
 #include "lib/banned.h"
 
-/* Longest response code text given to imap_cmd_finish (its text buffer
- * is 1 KiB). */
-#define FINISH_CODE_MAX 900
 /* Flags string of one STORE or APPEND (keywords are short atoms). */
 #define FLAGS_MAX (64 * 1024)
 
@@ -377,9 +374,7 @@ copy_cb(void *ctx, const struct store_op_result *res)
 	if (res->n_uids > 0 && res->n_new_uids == res->n_uids &&
 	    fetch_uidset_format(res->uids, res->n_uids, &src) == 0 &&
 	    fetch_uidset_format(res->new_uids, res->n_new_uids, &dst) == 0) {
-		/* imap_cmd_finish takes about 1 KiB of text: a longer
-		 * COPYUID goes into an untagged OK, as MOVE's does */
-		if (c->move || src.len + dst.len > FINISH_CODE_MAX) {
+		if (c->move) {
 			/* RFC 6851 §4.3: COPYUID in an untagged OK, then the
 			 * expunges (imap_cmd_finish's sync), then the tag */
 			imap_printf(s, "* OK [COPYUID %u %s %s] %s\r\n",

@@ -22,6 +22,9 @@
 #define OUT_MAX   (8 * 1024 * 1024)
 #define OUT_FLUSH (32 * 1024)
 #define POLL_MS   1000
+/* Longest tagged reply text: far above any response code a mailbox of
+ * STORE's limits can produce, so that only nonsense reaches it. */
+#define FINISH_TEXT_MAX (64 * 1024 * 1024)
 
 struct imap_command_entry {
 	const char *name;
@@ -359,13 +362,33 @@ imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt,
 	struct imap_session_priv *pv = s->priv;
 	const struct imap_command_entry *e = pv->entry;
 	const struct imap_command *cl = s->cmd;
-	char text[1024];
+	char small[1024], *text = small;
 	va_list ap;
 	bool expunge_ok;
+	int n;
 
+	/* The text may carry a long response code (MODIFIED, COPYUID,
+	 * APPENDUID over thousands of scattered UIDs): it is formatted
+	 * whole, on the heap when it does not fit, up to FINISH_TEXT_MAX. */
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		small[0] = '\0';
+	} else if ((size_t)n >= sizeof(small) && (size_t)n <= FINISH_TEXT_MAX) {
+		text = xmalloc((size_t)n + 1);
+		va_start(ap, fmt);
+		(void)vsnprintf(text, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	} else if ((size_t)n >= sizeof(small)) {
+		/* Never a cut line: an answer too long to send is replaced
+		 * by a NO the client can act on (resync). */
+		log_warn(&s->log, "event=reply-too-long bytes=%d", n);
+		if (strcmp(status, "BAD") != 0)
+			status = "NO";
+		(void)str_copy(small, sizeof(small),
+		    "[LIMIT] Response too long");
+	}
 	if (s->view != NULL && s->state == IMAP_STATE_SELECTED &&
 	    !imap_session_gone(s)) {
 		expunge_ok = e == NULL || !(e->flags & IMAP_CMD_F_NO_EXPUNGE) ||
@@ -381,7 +404,13 @@ imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt,
 	}
 	pv->condstore_announce = false;
 	imap_write(s, pv->tag.p, pv->tag.len);
-	imap_printf(s, " %s %s\r\n", status, text);
+	imap_write(s, " ", 1);
+	imap_write(s, status, strlen(status));
+	imap_write(s, " ", 1);
+	imap_write(s, text, strlen(text));
+	imap_write(s, "\r\n", 2);
+	if (text != small)
+		free(text);
 	imap_flush(s);
 	if (pv->out.cap > 4096)
 		buf_clear(&pv->out); /* idle sessions keep little memory */
