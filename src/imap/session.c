@@ -461,9 +461,21 @@ set_tag(struct imap_session *s, struct slice tag)
 	pv->tag = slice_make(pv->tagbuf, n);
 }
 
+/* A command ended (or never ran) without cmd_append: message literals
+ * an APPEND streamed before a syntax error are dropped now, not at the
+ * next APPEND or at disconnect (imap_append_abort leaves a committing
+ * APPEND alone). */
+static void
+append_drop(struct imap_session *s)
+{
+	if (s->append != NULL)
+		imap_append_abort(s);
+}
+
 static void
 bad_line(struct imap_session *s, struct slice tag, const char *why)
 {
+	append_drop(s);
 	imap_write(s, tag.p, tag.len);
 	imap_printf(s, " BAD %s\r\n", why);
 	imap_count_bad(s);
@@ -488,6 +500,8 @@ dispatch(struct imap_session *s, const struct imap_command *c)
 		arena_reset(s->cmd_arena);
 		return;
 	}
+	if (e->fn != cmd_append)
+		append_drop(s);
 	s->cmd = c;
 	pv->entry = e;
 	e->fn(s, c);
@@ -559,6 +573,7 @@ literal(struct imap_session *s)
 		    ? li.so_far->tag
 		    : SLICE_LIT("*");
 
+		append_drop(s);
 		imap_write(s, tag.p, tag.len);
 		imap_printf(s, " %s\r\n",
 		    li.sync ? "NO [TOOBIG] Literal too big"
@@ -825,8 +840,7 @@ on_close(void *ctx, const char *reason)
 	pv->closing = true;
 	imap_session_poll(s, false);
 	(void)uv_timer_stop(pv->t_kick);
-	if (pv->mode == IMAP_IN_STREAM && s->append != NULL)
-		imap_append_abort(s);
+	append_drop(s);
 	if (pv->mode == IMAP_IN_IDLE || pv->mode == IMAP_IN_SASL) {
 		pv->mode = IMAP_IN_CMD;
 		if (s->cmd != NULL && pv->auth_work == NULL)
