@@ -78,6 +78,7 @@ struct imap_session_priv {
 	bool condstore_announce;
 	bool changes_pending; /* a watcher fired since the last sync */
 	bool shutdown_pending;
+	bool view_gone; /* the selected mailbox was deleted: BYE sent */
 
 	struct imap_parser *parser;
 	enum imap_input_mode mode;

@@ -561,6 +561,69 @@ count_recent(const struct imap_view *v)
 	return n;
 }
 
+struct find_ctx {
+	int64_t id;
+	uint32_t uidvalidity;
+	char *name; /* xmalloc, NULL: not found */
+};
+
+static void
+find_cb(void *ctx, const struct store_mailbox *mb)
+{
+	struct find_ctx *f = ctx;
+
+	if (mb->id == f->id && mb->uidvalidity == f->uidvalidity &&
+	    f->name == NULL && mb->name != NULL)
+		f->name = xstrdup(mb->name);
+}
+
+/* The selected mailbox is no longer under its name: another session
+ * renamed it (the view follows the mailbox id to its new name, as this
+ * session's own RENAME does) or deleted it (ERR_NOTFOUND; deleted and
+ * re-created under the same name counts as deleted: a new UIDVALIDITY,
+ * and the store may give the new mailbox the old one's id). */
+static int
+follow_rename(struct imap_session *s, struct store_mailbox_status *st,
+    struct err *err)
+{
+	struct imap_view *v = s->view;
+	struct find_ctx f = { v->mailbox_id, v->uidvalidity, NULL };
+	int rc;
+
+	rc = store_mailbox_list(s->st, s->user_id, find_cb, &f, err);
+	if (rc != 0) {
+		free(f.name);
+		return rc == ERR_NOTFOUND ? ERR_TEMP : rc;
+	}
+	if (f.name == NULL)
+		return ERR_NOTFOUND;
+	rc = store_mailbox_status(s->st, s->user_id, f.name, st, err);
+	if (rc == 0 &&
+	    (st->id != v->mailbox_id || st->uidvalidity != v->uidvalidity))
+		rc = ERR_TEMP; /* renamed again meanwhile: next time */
+	if (rc == 0) {
+		log_info(&s->log, "event=selected-renamed");
+		free(v->name);
+		v->name = f.name;
+		return 0;
+	}
+	free(f.name);
+	return rc;
+}
+
+/* The selected mailbox was deleted by someone else: nothing sensible
+ * remains to say about its messages, and a client cannot be moved to
+ * the authenticated state unasked (RFC 9051 has no such transition), so
+ * the session ends with BYE as Dovecot's does. The view stays until the
+ * session is freed: running commands may still look at it. */
+static void
+view_gone(struct imap_session *s)
+{
+	s->priv->view_gone = true;
+	log_info(&s->log, "event=selected-deleted");
+	imap_bye(s, "Selected mailbox was deleted, have to disconnect");
+}
+
 int
 imap_view_sync(struct imap_session *s, bool expunge_ok,
     const struct seqset *quiet)
@@ -575,14 +638,21 @@ imap_view_sync(struct imap_session *s, bool expunge_ok,
 	bool complete = true, condstore, rev1;
 	int rc;
 
-	if (v == NULL)
+	if (v == NULL || pv->view_gone)
 		return 0;
 	pv->changes_pending = false;
 	rc = store_mailbox_status(s->st, s->user_id, v->name, &st, &err);
-	if (rc != 0 || st.id != v->mailbox_id) {
-		/* Gone or renamed away: keep the view as it is. */
-		return rc == ERR_TEMP ? ERR_TEMP : 0;
+	if (rc == ERR_NOTFOUND ||
+	    (rc == 0 &&
+	        (st.id != v->mailbox_id || st.uidvalidity != v->uidvalidity))) {
+		rc = follow_rename(s, &st, &err);
+		if (rc == ERR_NOTFOUND) {
+			view_gone(s);
+			return 0;
+		}
 	}
+	if (rc != 0)
+		return ERR_TEMP;
 	if (st.highestmodseq == v->highestmodseq && st.uidnext <= v->uidnext &&
 	    (pv->n_pend_exp == 0 || !expunge_ok))
 		return 0;
