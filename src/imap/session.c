@@ -665,6 +665,11 @@ process(struct imap_session *s, struct slice in)
 			} else {
 				pv->mode = IMAP_IN_CMD;
 				pv->sasl_line(s, line);
+				/* The response is a base64 password: wipe it
+				 * where it arrived (net's input buffer or the
+				 * inflated input), as LOGIN and SASL-IR wipe
+				 * their copies. */
+				sodium_memzero((void *)(uintptr_t)rest.p, n);
 			}
 			if (s->cmd != NULL && pv->conn != NULL && !pv->paused &&
 			    pv->mode == IMAP_IN_CMD) {

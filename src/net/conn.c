@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -208,6 +209,11 @@ deliver(struct net_conn *c)
 			used = c->in_len;
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
+		/* Consumed input may be a password (LOGIN, AUTH lines): the
+		 * stale copy past the moved rest is wiped, not left until
+		 * later input overwrites it. Costs a memset of what was
+		 * read once anyway. */
+		OPENSSL_cleanse(c->in + c->in_len, used);
 	}
 	c->delivering = false;
 }

@@ -54,9 +54,12 @@ tls_ctx_new(const char *cert_path, const char *key_path, struct tls_ctx **out,
 	}
 	/* No renegotiation (client-initiated renegotiation is a DoS lever),
 	 * no compression (CRIME), server cipher order. */
+	/* CLEANSE_PLAINTEXT: decrypted records (passwords of LOGIN and
+	 * AUTH among them) are wiped once handed over, not left in
+	 * OpenSSL's buffer until overwritten. */
 	SSL_CTX_set_options(ssl,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	        SSL_OP_CIPHER_SERVER_PREFERENCE);
+	        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ssl,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
