@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
 #include "store/ingest.h"
 #include "store/sqlite/test_util.h"
@@ -418,6 +419,110 @@ test_reader_by_id_and_skip(void **state)
 	    ERR_NOTFOUND);
 }
 
+struct batch_res {
+	int status[4];
+	uint32_t uid[4];
+	int64_t id[4];
+	int done;
+};
+
+static void
+on_batch_done(void *ctx, const struct store_commit_result *res)
+{
+	struct batch_res *b = ctx;
+
+	b->status[b->done] = res->status;
+	b->uid[b->done] = res->uid;
+	b->id[b->done++] = res->message_id;
+}
+
+static void
+on_batch_op(void *ctx, const struct store_op_result *r)
+{
+	struct batch_res *b = ctx;
+
+	assert_int_equal(r->status, 0);
+	b->done++;
+}
+
+static void
+queue_msg(struct store *st, int64_t user, const char *mailbox,
+    const char *flags, const char *text, struct batch_res *b)
+{
+	struct store_delivery d = { user, mailbox, flags, 0 };
+	struct store_msg *m;
+	struct err e;
+
+	assert_int_equal(store_msg_new(st, &m, &e), 0);
+	assert_int_equal(store_msg_write(m, text, strlen(text), &e), 0);
+	assert_int_equal(store_msg_finish(m, &e), 0);
+	assert_int_equal(store_msg_commit(&m, &d, 1, on_batch_done, b), 0);
+}
+
+/* A group commit indexes its messages' text after every other statement
+ * of the batch: a message whose delivery failed gets no index row, nor
+ * one that an op later in the same batch expunged again (APPEND with
+ * \Deleted, then EXPUNGE), and store_verify finds no stray row. The
+ * batch is held together by taking the write lock first. */
+static void
+test_fts_batch(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store_mailbox_status s;
+	struct batch_res first = { 0 }, b = { 0 }, ex = { 0 };
+	struct store *st, *orig = f->st;
+	char base[256], dir[300], want[16];
+	uv_loop_t loop;
+	int64_t user, n = 0;
+	struct err e;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	tu_tmpdir(base, dir);
+	o.dir = dir;
+	o.loop = &loop;
+	o.batch_max = 8;
+	assert_int_equal(store_open(&o, &st, &e), 0);
+	assert_int_equal(store_domain_add(st, "example.test", &e), 0);
+	assert_int_equal(store_user_add(st, "b@example.test", "h", &user, &e),
+	    0);
+	assert_int_equal(store_mailbox_status(st, user, "INBOX", &s, &e), 0);
+	assert_int_equal(db_exec(&st->rd, "BEGIN IMMEDIATE", &e), 0);
+	/* Taken by the commit thread at once; it waits for the lock while
+	 * the rest queues up behind it. */
+	queue_msg(st, user, "INBOX", NULL, msg3, &first);
+	queue_msg(st, user, "INBOX", "\\Deleted", msg1, &b);
+	queue_msg(st, user, "INBOX", NULL, msg2, &b);
+	queue_msg(st, user, "NoSuchMailbox", NULL, msg1, &b);
+	assert_int_equal(store_expunge(st, s.id, NULL, 0, on_batch_op, &ex), 0);
+	assert_int_equal(db_exec(&st->rd, "COMMIT", &e), 0);
+	while (first.done + b.done + ex.done < 5)
+		(void)uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(first.status[0], 0);
+	assert_int_equal(b.status[0], 0);
+	assert_int_equal(b.status[1], 0);
+	assert_int_equal(b.status[2], ERR_TEMP);
+	assert_int_equal(db_int(&st->rd,
+	                     "SELECT count(*) FROM fts WHERE rowid NOT IN"
+	                     " (SELECT id FROM messages)",
+	                     &n, &e),
+	    0);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_int(&st->rd, "SELECT count(*) FROM fts", &n, &e),
+	    0);
+	assert_int_equal(n, 2); /* msg3 and msg2 */
+	f->st = st;             /* search() reads f->st */
+	(void)snprintf(want, sizeof(want), "%u", (unsigned)b.uid[1]);
+	assert_string_equal(search(f, s.id, STORE_FTS_TEXT, "hello"), want);
+	assert_string_equal(search(f, s.id, STORE_FTS_BODY, "fox"), "");
+	f->st = orig;
+	assert_int_equal(store_verify(st, NULL, NULL, &e), 0);
+	store_close(&st);
+	(void)uv_run(&loop, UV_RUN_DEFAULT); /* the store's async handle */
+	assert_int_equal(uv_loop_close(&loop), 0);
+	tu_rmtree(base);
+}
+
 int
 main(void)
 {
@@ -439,6 +544,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_by_id_and_skip,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fts_batch, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

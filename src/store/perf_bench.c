@@ -7,11 +7,17 @@
  * mailbox and store_mailbox_status.
  * Times are CPU time of the process (other load on the machine skews
  * wall time). Usage: store_perf_bench [N] (store under $TMPDIR, default
- * /dev/shm). */
+ * /dev/shm). BENCH_BATCH=k stores through a loop and the commit thread,
+ * k messages queued at a time (group commits as under k SMTP sessions);
+ * BENCH_BODY=bytes pads each text body with that many bytes of words
+ * (the FTS index's work grows with the text); BENCH_SQL="..." runs on
+ * the write connection first (to try FTS5 or pragma settings). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <uv.h>
 
 #include "store/sqlite/test_util.h"
 
@@ -29,6 +35,46 @@ die(const char *what, const struct err *e)
 {
 	fprintf(stderr, "%s: %s\n", what, e->msg);
 	exit(1);
+}
+
+static size_t body_pad; /* BENCH_BODY */
+
+/* Appends about n bytes of varied words in lines of ~70 (text that the
+ * FTS index must take apart like real mail). */
+static size_t
+pad_words(char *p, size_t cap, size_t n, unsigned i)
+{
+	static const char *const w[] = { "meeting", "report", "the", "budget",
+		"quarterly", "of", "and", "server", "delivery", "a", "mailbox",
+		"tomorrow", "please", "review", "attached", "numbers", "with",
+		"team", "project", "schedule", "update", "in", "for", "to" };
+	size_t len = 0, line = 0, k;
+	unsigned x = i * 2654435761u + 1;
+	int r;
+
+	while (len < n && len + 40 < cap) {
+		x = x * 1103515245u + 12345u;
+		k = (x >> 16) % (sizeof(w) / sizeof(w[0]));
+		r = snprintf(p + len, cap - len, "%s%s", w[k],
+		    (x >> 8) % 13 == 0 ? "s" : "");
+		len += (size_t)r;
+		line += (size_t)r;
+		if (x % 29 == 0) {
+			r = snprintf(p + len, cap - len, " %u", x % 100000);
+			len += (size_t)r;
+			line += (size_t)r;
+		}
+		if (line > 70) {
+			p[len++] = '\r';
+			p[len++] = '\n';
+			line = 0;
+		} else {
+			p[len++] = ' ';
+		}
+	}
+	p[len++] = '\r';
+	p[len++] = '\n';
+	return len;
 }
 
 static size_t
@@ -58,7 +104,8 @@ make_message(char *p, size_t cap, unsigned i)
 		    "Hello %u,\r\n\r\nthis is a short text body, a few lines"
 		    " long, like most mail.\r\nRegards,\r\nSender\r\n",
 		    i);
-		return len + (size_t)r;
+		len += (size_t)r;
+		return len + pad_words(p + len, cap - len, body_pad, i);
 	}
 	r = snprintf(p + len, cap - len,
 	    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
@@ -88,6 +135,15 @@ on_done(void *ctx, const struct store_commit_result *res)
 	*id = res->message_id;
 }
 
+static unsigned in_flight;
+
+static void
+on_done_loop(void *ctx, const struct store_commit_result *res)
+{
+	on_done(ctx, res);
+	in_flight--;
+}
+
 static void
 on_entry(void *ctx, const struct store_entry *e)
 {
@@ -99,7 +155,12 @@ int
 main(int argc, char **argv)
 {
 	unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
-	char base[256], dir[300], msg[8192], hdr[16384], buf[4096];
+	unsigned batch = getenv("BENCH_BATCH") != NULL
+	    ? (unsigned)strtoul(getenv("BENCH_BATCH"), NULL, 10)
+	    : 0;
+	char base[256], dir[300], hdr[16384], buf[4096];
+	static char msg[262144];
+	uv_loop_t loop;
 	struct store_opts o = { 0 };
 	struct store_mailbox_status ms;
 	struct store_reader *r;
@@ -120,11 +181,22 @@ main(int argc, char **argv)
 	tu_tmpdir(base, dir);
 	o.dir = dir;
 	o.batch_max = 64;
+	if (getenv("BENCH_BODY") != NULL)
+		body_pad = strtoul(getenv("BENCH_BODY"), NULL, 10);
+	if (body_pad > sizeof(msg) - 8192)
+		body_pad = sizeof(msg) - 8192;
+	if (batch > 0) {
+		(void)uv_loop_init(&loop);
+		o.loop = &loop;
+	}
 	o.gc_grace_seconds = 3600;
 	if (store_open(&o, &st, &e) != 0 ||
 	    store_domain_add(st, "example.test", &e) != 0 ||
 	    store_user_add(st, "a@example.test", "h", &user, &e) != 0)
 		die("setup", &e);
+	if (getenv("BENCH_SQL") != NULL &&
+	    db_exec(&st->wr, getenv("BENCH_SQL"), &e) != 0)
+		die("BENCH_SQL", &e);
 	ids = xcalloc(n, sizeof(*ids));
 	d.user_id = user;
 	d.mailbox = "INBOX";
@@ -135,11 +207,21 @@ main(int argc, char **argv)
 		    store_msg_write(m, msg, len, &e) != 0 ||
 		    store_msg_finish(m, &e) != 0)
 			die("write", &e);
-		if (store_msg_commit(&m, &d, 1, on_done, &ids[i]) != 0)
+		if (batch == 0) {
+			if (store_msg_commit(&m, &d, 1, on_done, &ids[i]) != 0)
+				die("commit", &e);
+			continue;
+		}
+		if (store_msg_commit(&m, &d, 1, on_done_loop, &ids[i]) != 0)
 			die("commit", &e);
+		in_flight++;
+		if (in_flight == batch || i == n - 1)
+			while (in_flight > 0)
+				(void)uv_run(&loop, UV_RUN_ONCE);
 	}
 	t = now_s() - t0;
-	printf("store %u messages: %.1f us/msg\n", n, t * 1e6 / n);
+	printf("store %u messages (%zu bytes, batch %u): %.1f us/msg\n", n, len,
+	    batch, t * 1e6 / n);
 
 	/* BENCH_REPEAT=R: R - 1 untimed rounds of header blocks and reads
 	 * first, so that a profile (perf record) is mostly reads. */
@@ -238,6 +320,8 @@ main(int argc, char **argv)
 
 	free(ids);
 	store_close(&st);
+	if (batch > 0)
+		(void)uv_loop_close(&loop);
 	tu_rmtree(base);
 	return 0;
 }
