@@ -53,6 +53,7 @@ fuzz: deps
 
 bench: build
 	bench/smtp-ingest/run.sh $(abspath $(BUILD))/despatch
+	bench/imap/run.sh $(abspath $(BUILD))/despatch
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h')
