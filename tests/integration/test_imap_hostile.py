@@ -552,8 +552,8 @@ def test_client_never_reads_fetch_output(imap_server):
     c.select("INBOX")
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     before = rss_kb(imap_server)
-    # ~1 GB of answers asked for, none read
-    burst = b"".join(b"F%d FETCH 1:4 BODY.PEEK[]\r\n" % i for i in range(250))
+    # ~250 GB of answers asked for, none read
+    burst = b"".join(b"F%d FETCH 1:4 BODY.PEEK[]\r\n" % i for i in range(60000))
     c.sock.settimeout(5)
     sent = 0
     try:
