@@ -648,3 +648,35 @@ def test_password_guessing(imap_server):
     fail_text = next(iter(results.values()))[2]
     for key in ("alice", "bob"):
         assert right[key][1] == "NO" and right[key][2] == fail_text, right
+
+
+def test_hangups_at_awkward_moments(imap_server):
+    # A client that goes away in the middle of a streamed FETCH, while its
+    # password is being verified, during the failure delay, or with an
+    # over-long AUTHENTICATE line: the server frees the session in its own
+    # time (ASan watches) and goes on serving.
+    big = b"".join(b"%07d " % i + b"y" * 70 + b"\r\n" for i in range(13000))
+    deliver(imap_server, "alice", [simple_msg(i, body=big) for i in range(3)])
+    for _ in range(3):
+        c = session(imap_server)
+        c.select("INBOX")
+        c.send(b"F1 FETCH 1:3 BODY.PEEK[]\r\nF2 FETCH 1:3 BODY.PEEK[]\r\n")
+        c.sock.recv(1000)
+        # RST instead of FIN: the server's pending writes fail
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+    c = Imap(imap_port(imap_server))
+    c.send(b"A1 AUTHENTICATE PLAIN\r\n")
+    assert c.read_resp().raw.startswith(b"+")
+    c.send(b"x" * 20000)
+    data, eof = read_until_eof(c)
+    assert b"* BYE" in data and eof, data
+    c.close()
+    for pw, wait in ((PASSWORD, 0.01), ("wrong", 0.5)):
+        c = Imap(imap_port(imap_server))
+        c.send(f"L1 LOGIN {quote(addr('bob'))} {quote(pw)}\r\n".encode())
+        time.sleep(wait)
+        c.close()
+    time.sleep(1.5)  # the failure delay (1 s) runs out with nobody there
+    still_serving(imap_server)
