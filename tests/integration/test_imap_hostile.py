@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DOMAIN, PASSWORD, wait_imap
+from conftest import PASSWORD, wait_imap
 from imap_util import (Imap, Literal, addr, deliver, deliver_fast, expand,
-                       imap_port, imaps_port, quote, session, simple_msg)
+                       imap_port, quote, session, simple_msg)
 
 
 # --- helpers -----------------------------------------------------------------
