@@ -10,7 +10,9 @@
  * /dev/shm). BENCH_BATCH=k stores through a loop and the commit thread,
  * k messages queued at a time (group commits as under k SMTP sessions);
  * BENCH_BODY=bytes pads each text body with that many bytes of words
- * (the FTS index's work grows with the text); BENCH_SQL="..." runs on
+ * (the FTS index's work grows with the text), BENCH_RANDOM=1 with random
+ * letters and digits instead (as the SMTP bench sends: almost every
+ * trigram is a new index term, the index's worst case); BENCH_SQL="..." runs on
  * the write connection first (to try FTS5 or pragma settings). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,8 @@ die(const char *what, const struct err *e)
 	exit(1);
 }
 
-static size_t body_pad; /* BENCH_BODY */
+static size_t body_pad;  /* BENCH_BODY */
+static bool body_random; /* BENCH_RANDOM */
 
 /* Appends about n bytes of varied words in lines of ~70 (text that the
  * FTS index must take apart like real mail). */
@@ -52,6 +55,20 @@ pad_words(char *p, size_t cap, size_t n, unsigned i)
 	unsigned x = i * 2654435761u + 1;
 	int r;
 
+	if (body_random) { /* like bench/smtp-ingest/smtpload.c */
+		static const char a[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+		                        "KLMNOPQRSTUVWXYZ0123456789 ";
+
+		while (len < n && len + 80 < cap) {
+			for (k = 0; k < 76; k++) {
+				x = x * 1103515245u + 12345u;
+				p[len++] = a[(x >> 16) % (sizeof(a) - 1)];
+			}
+			p[len++] = '\r';
+			p[len++] = '\n';
+		}
+		return len;
+	}
 	while (len < n && len + 40 < cap) {
 		x = x * 1103515245u + 12345u;
 		k = (x >> 16) % (sizeof(w) / sizeof(w[0]));
@@ -181,6 +198,7 @@ main(int argc, char **argv)
 	tu_tmpdir(base, dir);
 	o.dir = dir;
 	o.batch_max = 64;
+	body_random = getenv("BENCH_RANDOM") != NULL;
 	if (getenv("BENCH_BODY") != NULL)
 		body_pad = strtoul(getenv("BENCH_BODY"), NULL, 10);
 	if (body_pad > sizeof(msg) - 8192)

@@ -282,8 +282,13 @@ store_open(const struct store_opts *opts, struct store **out, struct err *err)
 		err_set(err, ERR_INTERNAL, "path too long: %s", st->dir);
 		goto fail;
 	}
+	/* The commit thread's connection gets a 32 MiB page cache (SQLite's
+	 * default is 2 MiB): FTS5 merges read back the index segments of
+	 * earlier commits, and with the default most of those reads were
+	 * preads of pages it had just written. */
 	if (db_open(&st->rd, path, err) != 0 || db_migrate(&st->rd, err) != 0 ||
-	    db_open(&st->wr, path, err) != 0)
+	    db_open(&st->wr, path, err) != 0 ||
+	    db_exec(&st->wr, "PRAGMA cache_size=-32768", err) != 0)
 		goto fail;
 	if (exclusive && recover(st, err) != 0)
 		goto fail;
