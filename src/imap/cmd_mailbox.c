@@ -509,7 +509,7 @@ write_status(struct imap_session *s, const char *name, unsigned items)
 	if (rc != 0)
 		return rc;
 	if (items & ST_RECENT) {
-		hw = imap_server_recent_peek(s->srv, st.id);
+		hw = imap_server_recent_peek(s->srv, st.id, st.uidvalidity);
 		if (st.uidnext > hw + 1)
 			(void)store_entry_range(s->st, st.id, hw + 1,
 			    UINT32_MAX, 0, count_cb, &recent, &err);

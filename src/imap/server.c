@@ -199,30 +199,38 @@ imap_server_free(struct imap_server **sp)
 	free(srv);
 }
 
+/* The record of mailbox_id; one left by a deleted mailbox whose id was
+ * reused (another UIDVALIDITY) starts over. */
 static struct imap_recent *
-recent_find(struct imap_server *srv, int64_t mailbox_id)
+recent_find(struct imap_server *srv, int64_t mailbox_id, uint32_t uidvalidity)
 {
 	size_t i;
 
 	for (i = 0; i < srv->n_recent; i++)
-		if (srv->recent[i].mailbox_id == mailbox_id)
+		if (srv->recent[i].mailbox_id == mailbox_id) {
+			if (srv->recent[i].uidvalidity != uidvalidity) {
+				srv->recent[i].uidvalidity = uidvalidity;
+				srv->recent[i].uid = 0;
+			}
 			return &srv->recent[i];
+		}
 	return NULL;
 }
 
 uint32_t
-imap_server_recent_peek(struct imap_server *srv, int64_t mailbox_id)
+imap_server_recent_peek(struct imap_server *srv, int64_t mailbox_id,
+    uint32_t uidvalidity)
 {
-	struct imap_recent *r = recent_find(srv, mailbox_id);
+	struct imap_recent *r = recent_find(srv, mailbox_id, uidvalidity);
 
 	return r != NULL ? r->uid : 0;
 }
 
 uint32_t
 imap_server_recent_claim(struct imap_server *srv, int64_t mailbox_id,
-    uint32_t uid)
+    uint32_t uidvalidity, uint32_t uid)
 {
-	struct imap_recent *r = recent_find(srv, mailbox_id);
+	struct imap_recent *r = recent_find(srv, mailbox_id, uidvalidity);
 	uint32_t old;
 
 	if (r == NULL) {
@@ -234,6 +242,7 @@ imap_server_recent_claim(struct imap_server *srv, int64_t mailbox_id,
 		}
 		r = &srv->recent[srv->n_recent++];
 		r->mailbox_id = mailbox_id;
+		r->uidvalidity = uidvalidity;
 		r->uid = 0;
 	}
 	old = r->uid;

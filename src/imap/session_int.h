@@ -22,6 +22,7 @@
 /* \Recent high-water mark of one mailbox (server memory only). */
 struct imap_recent {
 	int64_t mailbox_id;
+	uint32_t uidvalidity; /* a re-created mailbox may reuse the id */
 	uint32_t uid;
 };
 
@@ -121,9 +122,10 @@ void imap_server_session_gone(struct imap_server *srv);
  * and raises it to uid (UIDs above the returned value are recent for
  * the caller). */
 uint32_t imap_server_recent_claim(struct imap_server *srv, int64_t mailbox_id,
-    uint32_t uid);
+    uint32_t uidvalidity, uint32_t uid);
 /* The current high-water mark (0: none). */
-uint32_t imap_server_recent_peek(struct imap_server *srv, int64_t mailbox_id);
+uint32_t imap_server_recent_peek(struct imap_server *srv, int64_t mailbox_id,
+    uint32_t uidvalidity);
 
 /* session.c */
 void imap_session_accept(struct imap_server *srv, uv_stream_t *server,

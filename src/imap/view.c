@@ -275,7 +275,7 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	 * sessions see the flag (IMAP4rev2 dropped it). */
 	if (!readonly && v->n > 0) {
 		hw = imap_server_recent_claim(s->srv, v->mailbox_id,
-		    v->msgs[v->n - 1].uid);
+		    v->uidvalidity, v->msgs[v->n - 1].uid);
 		for (i = 0; i < v->n; i++)
 			if (v->msgs[i].uid > hw &&
 			    !(s->enabled & IMAP_ENABLED_REV2))
@@ -689,7 +689,7 @@ imap_view_sync(struct imap_session *s, bool expunge_ok,
 	if (c.appended > 0) {
 		if (!v->readonly) {
 			hw = imap_server_recent_claim(s->srv, v->mailbox_id,
-			    v->msgs[v->n - 1].uid);
+			    v->uidvalidity, v->msgs[v->n - 1].uid);
 			for (i = v->n - c.appended; rev1 && i < v->n; i++)
 				if (v->msgs[i].uid > hw)
 					v->msgs[i].sysflags |= IMAP_F_RECENT;

@@ -680,3 +680,20 @@ def test_hangups_at_awkward_moments(imap_server):
         c.close()
     time.sleep(1.5)  # the failure delay (1 s) runs out with nobody there
     still_serving(imap_server)
+
+
+def test_recent_after_mailbox_recreated(imap_server):
+    """A mailbox deleted and created again may get the old row id back; its
+    new messages are still \\Recent to the first IMAP4rev1 session that
+    selects it (the in-memory high-water mark is per UIDVALIDITY)."""
+    from imap_util import append
+    c = session(imap_server)
+    for _ in range(2):
+        c.ok("CREATE Again")
+        append(c, "Again", simple_msg(1))
+        r = c.ok("SELECT Again")
+        recent = [x for x in r.untagged if x.raw.endswith(b" RECENT")]
+        assert recent and recent[0].raw == b"* 1 RECENT", r
+        c.ok("UNSELECT")
+        c.ok("DELETE Again")
+    c.ok("LOGOUT")
