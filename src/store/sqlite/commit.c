@@ -375,8 +375,10 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
  * again later (measured at 5 messages a batch: 430 instead of 320 us of
  * FTS work per message). Inserted here, after every other statement, a
  * batch is one segment. A message an op later in the batch deleted
- * again (APPEND with \Deleted, then EXPUNGE) gets no row: the insert
- * checks that the message still exists. A failure here (disk full, I/O)
+ * again (APPEND with \Deleted, then EXPUNGE) gets no row: its message
+ * row is looked up first (a separate SELECT: an INSERT ... SELECT would
+ * open a statement savepoint, and with it write a segment per message
+ * again). A failure here (disk full, I/O)
  * fails the whole batch: a message is never stored unindexed. */
 static int
 index_text(struct store *st, struct commit_job **jobs, size_t n,
@@ -385,10 +387,20 @@ index_text(struct store *st, struct commit_job **jobs, size_t n,
 	struct store_msg *m;
 	sqlite3_stmt *s;
 	size_t i, k;
+	int rc;
 
 	for (i = 0; i < n; i++) {
 		if ((m = jobs[i]->m) == NULL || jobs[i]->res.status != 0)
 			continue;
+		if ((s = db_stmt(&st->wr, SQL_MSG_EXISTS, err)) == NULL)
+			return err->code;
+		(void)sqlite3_bind_int64(s, 1, jobs[i]->res.message_id);
+		rc = sqlite3_step(s);
+		(void)sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			continue; /* expunged again within this batch */
+		if (rc != SQLITE_ROW)
+			return db_fail(&st->wr, rc, "message exists", err);
 		if ((s = db_stmt(&st->wr, SQL_FTS_INSERT, err)) == NULL)
 			return err->code;
 		(void)sqlite3_bind_int64(s, 1, jobs[i]->res.message_id);

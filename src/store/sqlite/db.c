@@ -159,11 +159,13 @@ static const char *const sql_text[SQL_COUNT] = {
 	                         " uidvalidity",
 	[SQL_ENTRY_INSERT] = "INSERT INTO entries(mailbox, uid, message, flags,"
 	                     " modseq) VALUES(?1, ?2, ?3, ?5, ?4)",
+	/* VALUES, not INSERT ... SELECT: a statement that may write
+	 * several rows opens a statement savepoint, at which FTS5 writes its
+	 * pending terms out (commit.c, index_text). */
 	[SQL_FTS_INSERT] = "INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc,"
 	                   " subject, body, headers)"
-	                   " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
-	                   " WHERE EXISTS (SELECT 1 FROM messages"
-	                   " WHERE id = ?1)",
+	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[SQL_MSG_EXISTS] = "SELECT 1 FROM messages WHERE id = ?1",
 	/* A blob's row and, when inline, its bytes: one statement (one read
 	 * transaction, one lock round) per blob opened. */
 	[SQL_BLOB_READ] =

@@ -57,6 +57,7 @@ enum sql_id {
 	SQL_MAILBOX_NEXT_UID,
 	SQL_ENTRY_INSERT,
 	SQL_FTS_INSERT,
+	SQL_MSG_EXISTS,
 	/* Owner-connection reads on IMAP's per-message paths (FETCH,
 	 * SEARCH HEADER, SORT, THREAD, IDLE's status poll): prepared once,
 	 * not per call. */
