@@ -154,7 +154,7 @@ imap_append_literal_begin(struct imap_session *s,
 		name = imap_arg_mailbox(s, c->args);
 		if (name == NULL)
 			return begin_fail(s, "BAD", "Invalid mailbox name");
-		rc = store_mailbox_status(s->st, s->user_id, name, &st, &err);
+		rc = store_mailbox_peek(s->st, s->user_id, name, &st, &err);
 		if (rc == ERR_NOTFOUND)
 			return begin_fail(s, "NO",
 			    "[TRYCREATE] Mailbox doesn't exist");

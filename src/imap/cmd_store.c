@@ -433,7 +433,7 @@ copy_or_move(struct imap_session *s, const struct imap_command *cmd, bool move)
 		imap_cmd_finish(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
 	}
-	rc = store_mailbox_status(s->st, s->user_id, dst, &st, &err);
+	rc = store_mailbox_peek(s->st, s->user_id, dst, &st, &err);
 	if (rc == ERR_NOTFOUND) {
 		imap_cmd_finish(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
 		return;

@@ -169,8 +169,9 @@ void imap_buf_mailbox(const struct imap_session *s, struct buf *b,
 bool imap_session_utf8(const struct imap_session *s);
 
 /* view.c */
-/* Loads the mailbox named `name` into a new view (the store status in
- * st_out). 0, ERR_NOTFOUND, ERR_TEMP. */
+/* Loads the mailbox named `name` into a new view (the store's row in
+ * st_out, without counts: store_mailbox_peek). 0, ERR_NOTFOUND,
+ * ERR_TEMP. */
 int imap_view_open(struct imap_session *s, const char *name, bool readonly,
     struct imap_view **out, struct store_mailbox_status *st_out);
 void imap_view_free(struct imap_view **vp);

@@ -249,7 +249,7 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	int rc;
 
 	*out = NULL;
-	rc = store_mailbox_status(s->st, s->user_id, name, st_out, &err);
+	rc = store_mailbox_peek(s->st, s->user_id, name, st_out, &err);
 	if (rc != 0)
 		return rc;
 	v = xcalloc(1, sizeof(*v));
@@ -597,7 +597,7 @@ follow_rename(struct imap_session *s, struct store_mailbox_status *st,
 	}
 	if (f.name == NULL)
 		return ERR_NOTFOUND;
-	rc = store_mailbox_status(s->st, s->user_id, f.name, st, err);
+	rc = store_mailbox_peek(s->st, s->user_id, f.name, st, err);
 	if (rc == 0 &&
 	    (st->id != v->mailbox_id || st->uidvalidity != v->uidvalidity))
 		rc = ERR_TEMP; /* renamed again meanwhile: next time */
@@ -641,7 +641,7 @@ imap_view_sync(struct imap_session *s, bool expunge_ok,
 	if (v == NULL || pv->view_gone)
 		return 0;
 	pv->changes_pending = false;
-	rc = store_mailbox_status(s->st, s->user_id, v->name, &st, &err);
+	rc = store_mailbox_peek(s->st, s->user_id, v->name, &st, &err);
 	if (rc == ERR_NOTFOUND ||
 	    (rc == 0 &&
 	        (st.id != v->mailbox_id || st.uidvalidity != v->uidvalidity))) {

@@ -232,6 +232,12 @@ struct store_mailbox_status {
 };
 int store_mailbox_status(struct store *st, int64_t user_id, const char *name,
     struct store_mailbox_status *out, struct err *err);
+/* The same without the counts (messages, unseen, deleted, first_unseen
+ * and size are 0): one indexed row read, for callers that only need to
+ * know whether anything changed (uidvalidity, uidnext, highestmodseq) or
+ * that the mailbox exists. */
+int store_mailbox_peek(struct store *st, int64_t user_id, const char *name,
+    struct store_mailbox_status *out, struct err *err);
 
 /* Creates a mailbox with a fresh UIDVALIDITY (special_use NULL or one of
  * \\Archive \\Drafts \\Junk \\Sent \\Trash \\All \\Flagged; ERR_INPUT

@@ -353,9 +353,11 @@ mailbox_counts(struct store *st, struct status_memo *m, struct err *err)
 	return 0;
 }
 
-int
-store_mailbox_status(struct store *st, int64_t user_id, const char *name,
-    struct store_mailbox_status *out, struct err *err)
+/* The mailbox row, and with want_counts its entry counts (a pass over
+ * the entries unless memoised). */
+static int
+status_get(struct store *st, int64_t user_id, const char *name,
+    bool want_counts, struct store_mailbox_status *out, struct err *err)
 {
 	char nb[STORE_MAILBOX_NAME_MAX + 1];
 	const char *n = lookup_name(name, nb);
@@ -389,6 +391,8 @@ store_mailbox_status(struct store *st, int64_t user_id, const char *name,
 		rc = err_set(err, ERR_NOTFOUND, "no mailbox %s", n);
 	else if (rc != SQLITE_ROW)
 		rc = db_fail(&st->rd, rc, "status", err);
+	else if (!want_counts)
+		rc = 0;
 	else if ((rc = mailbox_counts(st, &m, err)) == 0) {
 		out->messages = m.messages;
 		out->unseen = m.unseen;
@@ -398,6 +402,20 @@ store_mailbox_status(struct store *st, int64_t user_id, const char *name,
 	}
 	db_read_end(&st->rd, txn);
 	return rc;
+}
+
+int
+store_mailbox_status(struct store *st, int64_t user_id, const char *name,
+    struct store_mailbox_status *out, struct err *err)
+{
+	return status_get(st, user_id, name, true, out, err);
+}
+
+int
+store_mailbox_peek(struct store *st, int64_t user_id, const char *name,
+    struct store_mailbox_status *out, struct err *err)
+{
+	return status_get(st, user_id, name, false, out, err);
 }
 
 /* --- mutations --------------------------------------------------------- */
