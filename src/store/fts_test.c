@@ -267,6 +267,100 @@ test_fts_follows_entries(void **state)
 	assert_int_equal(store_verify(f->st, NULL, NULL, &e), 0);
 }
 
+static int64_t
+count(struct fx *f, const char *sql)
+{
+	int64_t n = -1;
+	struct err e;
+
+	assert_int_equal(db_int(&f->st->rd, sql, &n, &e), 0);
+	return n;
+}
+
+/* A message is searchable while its text waits in the queue (LIKE:
+ * ASCII case folding) and after the indexer moved it (Unicode folding);
+ * the queue drains. */
+static void
+test_fts_queued(void **state)
+{
+	struct fx *f = *state;
+	struct store_stats stats;
+	struct err e;
+
+	assert_int_equal(count(f, "SELECT count(*) FROM fts_queue"), 0);
+	atomic_store(&f->st->fts_hold, true);
+	(void)put(f, msg1);
+	assert_int_equal(count(f, "SELECT count(*) FROM fts_queue"), 1);
+	assert_int_equal(count(f, "SELECT count(*) FROM fts"), 3);
+	assert_int_equal(store_stats_get(f->st, &stats, &e), 0);
+	assert_int_equal(stats.fts_pending, 1);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_string_equal(search(f, f->inbox, STORE_FTS_BODY,
+		                        "BROWN fox"),
+		    "1 4");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "Fo"),
+		    "1 4");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_SUBJECT,
+		                        "grüße"),
+		    "1 4");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_SUBJECT,
+		                        "GRÜßE"),
+		    pass == 0 ? "1" : "1 4"); /* queued: ASCII folding */
+		assert_string_equal(search(f, f->inbox, STORE_FTS_TEXT,
+		                        "RECEIVED"),
+		    "1 4");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_TO, "bob@"),
+		    "1 2 4");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_CC, "bob@"),
+		    "");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "fox_"),
+		    "");
+		assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "%"),
+		    "");
+		if (pass == 0) {
+			atomic_store(&f->st->fts_hold, false);
+			fts_index_drain(f->st);
+			assert_int_equal(count(f,
+			                     "SELECT count(*) FROM fts_queue"),
+			    0);
+			assert_int_equal(count(f, "SELECT count(*) FROM fts"),
+			    4);
+		}
+	}
+	assert_int_equal(store_stats_get(f->st, &stats, &e), 0);
+	assert_int_equal(stats.fts_pending, 0);
+	assert_int_equal(store_verify(f->st, NULL, NULL, &e), 0);
+}
+
+/* A message expunged while its text is queued leaves no row behind. */
+static void
+test_fts_queued_expunged(void **state)
+{
+	struct fx *f = *state;
+	uint32_t uid[] = { 4 };
+	struct err e;
+	int calls = 0;
+
+	atomic_store(&f->st->fts_hold, true);
+	(void)put(f, msg2);
+	assert_int_equal(count(f, "SELECT count(*) FROM fts_queue"), 1);
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "hello"),
+	    "2 4");
+	assert_int_equal(store_flags_update(f->st, f->inbox, uid, 1,
+	                     STORE_FLAGS_ADD, "\\Deleted", 0, on_op, &calls),
+	    0);
+	assert_int_equal(store_expunge(f->st, f->inbox, NULL, 0, on_op, &calls),
+	    0);
+	assert_int_equal(calls, 2);
+	assert_int_equal(count(f, "SELECT count(*) FROM fts_queue"), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM messages"), 3);
+	assert_string_equal(search(f, f->inbox, STORE_FTS_BODY, "hello"), "2");
+	atomic_store(&f->st->fts_hold, false);
+	fts_index_drain(f->st);
+	assert_int_equal(count(f, "SELECT count(*) FROM fts"), 3);
+	assert_int_equal(store_verify(f->st, NULL, NULL, &e), 0);
+}
+
 static void
 test_fts_body_capped(void **state)
 {
@@ -508,13 +602,30 @@ test_fts_batch(void **state)
 	                     &n, &e),
 	    0);
 	assert_int_equal(n, 0);
-	assert_int_equal(db_int(&st->rd, "SELECT count(*) FROM fts", &n, &e),
+	assert_int_equal(db_int(&st->rd,
+	                     "SELECT (SELECT count(*) FROM fts) +"
+	                     " (SELECT count(*) FROM fts_queue)",
+	                     &n, &e),
 	    0);
-	assert_int_equal(n, 2); /* msg3 and msg2 */
+	assert_int_equal(n, 2); /* msg3 and msg2, indexed or queued */
 	f->st = st;             /* search() reads f->st */
 	(void)snprintf(want, sizeof(want), "%u", (unsigned)b.uid[1]);
 	assert_string_equal(search(f, s.id, STORE_FTS_TEXT, "hello"), want);
 	assert_string_equal(search(f, s.id, STORE_FTS_BODY, "fox"), "");
+	/* The commit thread indexes the queue once idle. */
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(db_int(&st->rd,
+		                     "SELECT count(*) FROM fts_queue", &n, &e),
+		    0);
+		if (n == 0)
+			break;
+		(void)usleep(10000);
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(db_int(&st->rd, "SELECT count(*) FROM fts", &n, &e),
+	    0);
+	assert_int_equal(n, 2);
+	assert_string_equal(search(f, s.id, STORE_FTS_TEXT, "hello"), want);
 	f->st = orig;
 	assert_int_equal(store_verify(st, NULL, NULL, &e), 0);
 	store_close(&st);
@@ -544,6 +655,10 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_by_id_and_skip,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fts_queued, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fts_queued_expunged, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_fts_batch, setup,
 		    teardown),
 	};

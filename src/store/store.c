@@ -382,6 +382,7 @@ store_stats_get(struct store *st, struct store_stats *out, struct err *err)
 	Q("SELECT coalesce(sum(stored_size), 0) FROM blobs", physical_bytes);
 	Q("SELECT count(*) FROM blobs WHERE refcount = 0", unreferenced_blobs);
 	Q("SELECT count(*) FROM blobs WHERE location = 1", file_blobs);
+	Q("SELECT count(*) FROM fts_queue", fts_pending);
 #undef Q
 	(void)db_exec(&st->rd, "COMMIT", err);
 	out->fsyncs = atomic_load(&st->n_fsyncs);

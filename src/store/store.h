@@ -339,6 +339,10 @@ int store_msg_header_block(struct store *st, int64_t message_id, char *p,
 /* Full-text search, from the SQLite FTS5 index that commit, APPEND, COPY
  * and expunge keep current. Matching is a case-insensitive substring
  * match on UTF-8 text (trigram index; needles under 3 characters scan).
+ * A commit queues a message's text and the commit thread indexes it
+ * when idle (under load a fifth of its time), so the index lags ingest;
+ * messages not indexed yet are matched by a scan of their queued text,
+ * whose case folding is ASCII only (as for needles under 3 characters).
  * FROM/TO/CC/BCC/SUBJECT search the decoded (RFC 2047) header values;
  * BODY the decoded text of the text parts (converted to UTF-8); TEXT the
  * headers and the body. cb gets each matching UID of mailbox_id,
@@ -375,6 +379,8 @@ struct store_stats {
 				   * plus one WAL sync per commit batch */
 	uint64_t commit_batches;  /* since open: group-commit transactions */
 	uint64_t commit_messages; /* since open: messages made durable */
+	uint64_t fts_pending;	  /* messages whose text waits for the
+				   * full-text index (searchable meanwhile) */
 };
 
 int store_stats_get(struct store *st, struct store_stats *out,

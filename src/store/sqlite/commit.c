@@ -23,6 +23,20 @@
 /* The commit thread also collects garbage this often (serve only). */
 #define COMMIT_GC_INTERVAL 3600
 
+/* Deferred indexing (fts_index.c) on the commit thread. Idle: once no
+ * job has come for FTS_IDLE_WAIT_NS after the last, slices of at most
+ * FTS_IDLE_SLICE_NS (one row at least: a 100 KB message of random text
+ * is ~40 ms of FTS5 work), checking for jobs between slices, so a commit
+ * waits for one slice at most. Under load (jobs keep coming), each batch
+ * earns 1/FTS_LOAD_SHARE of its own time as indexing credit, spent in a
+ * slice once FTS_LOAD_MIN_NS have gathered: indexing then takes at most
+ * about a fifth of the thread (plus one row's overrun, paid back from
+ * later credit), and the backlog shrinks even when mail never stops. */
+#define FTS_IDLE_WAIT_NS  (5 * 1000000)
+#define FTS_IDLE_SLICE_NS (20 * 1000000)
+#define FTS_LOAD_SHARE    4
+#define FTS_LOAD_MIN_NS   (5 * 1000000)
+
 struct delivery {
 	int64_t user_id;
 	char *mailbox;
@@ -363,54 +377,20 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 			return err->code;
 		j->d[i].mbox_id = mbox;
 	}
+	/* The message's text for the full-text index, queued: fts_index.c
+	 * moves it into the index later, off the 250's path. Should an op
+	 * later in the batch delete the message again (APPEND with
+	 * \Deleted, then EXPUNGE), the row goes with it (foreign key). */
+	if ((s = db_stmt(&st->wr, SQL_FTS_QUEUE_INSERT, err)) == NULL)
+		return err->code;
+	(void)sqlite3_bind_int64(s, 1, msg_id);
+	for (i = 0; i < FTS_COL_N; i++)
+		(void)sqlite3_bind_text(s, (int)i + 2,
+		    m->text[i].p != NULL ? m->text[i].p : "",
+		    (int)m->text[i].len, SQLITE_STATIC);
+	if (step_done(st, s, "fts queue insert", err) != 0)
+		return err->code;
 	j->res.message_id = msg_id;
-	return 0;
-}
-
-/* The full-text rows of the batch's stored messages, last in the
- * transaction. FTS5 keeps inserted text in memory and writes it out as a
- * new index segment when the transaction commits, but also whenever a
- * savepoint opens (SQLite 3.40): inserted inside each message's
- * SAVEPOINT, every message became a small segment of its own, merged
- * again later (measured at 5 messages a batch: 430 instead of 320 us of
- * FTS work per message). Inserted here, after every other statement, a
- * batch is one segment. A message an op later in the batch deleted
- * again (APPEND with \Deleted, then EXPUNGE) gets no row: its message
- * row is looked up first (a separate SELECT: an INSERT ... SELECT would
- * open a statement savepoint, and with it write a segment per message
- * again). A failure here (disk full, I/O)
- * fails the whole batch: a message is never stored unindexed. */
-static int
-index_text(struct store *st, struct commit_job **jobs, size_t n,
-    struct err *err)
-{
-	struct store_msg *m;
-	sqlite3_stmt *s;
-	size_t i, k;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		if ((m = jobs[i]->m) == NULL || jobs[i]->res.status != 0)
-			continue;
-		if ((s = db_stmt(&st->wr, SQL_MSG_EXISTS, err)) == NULL)
-			return err->code;
-		(void)sqlite3_bind_int64(s, 1, jobs[i]->res.message_id);
-		rc = sqlite3_step(s);
-		(void)sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
-			continue; /* expunged again within this batch */
-		if (rc != SQLITE_ROW)
-			return db_fail(&st->wr, rc, "message exists", err);
-		if ((s = db_stmt(&st->wr, SQL_FTS_INSERT, err)) == NULL)
-			return err->code;
-		(void)sqlite3_bind_int64(s, 1, jobs[i]->res.message_id);
-		for (k = 0; k < FTS_COL_N; k++)
-			(void)sqlite3_bind_text(s, (int)k + 2,
-			    m->text[k].p != NULL ? m->text[k].p : "",
-			    (int)m->text[k].len, SQLITE_STATIC);
-		if (step_done(st, s, "fts insert", err) != 0)
-			return err->code;
-	}
 	return 0;
 }
 
@@ -549,11 +529,7 @@ commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 		(void)str_fmt(sp, sizeof(sp), "RELEASE m%zu", i);
 		(void)db_exec(&st->wr, sp, &e);
 	}
-	if (index_text(st, jobs, n, &e) != 0) {
-		(void)sqlite3_exec(st->wr.db, "ROLLBACK", NULL, NULL, NULL);
-		for (i = 0; i < n; i++)
-			job_fail(jobs[i], e.code, &e);
-	} else if (db_exec(&st->wr, "COMMIT", &e) != 0) {
+	if (db_exec(&st->wr, "COMMIT", &e) != 0) {
 		(void)sqlite3_exec(st->wr.db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < n; i++)
 			job_fail(jobs[i], e.code, &e);
@@ -568,6 +544,8 @@ out:
 		if (jobs[i]->res.status == 0 && jobs[i]->m != NULL)
 			ok++;
 	atomic_fetch_add(&st->n_committed, ok);
+	if (ok > 0)
+		st->fts_backlog = true;
 	free(b.dirs);
 	free(b.created);
 	free(b.created_ids);
@@ -685,18 +663,54 @@ maybe_gc(struct store *st)
 		    (unsigned long long)removed);
 }
 
+/* Commit thread: one slice of deferred indexing; returns the time it
+ * took. A failure (logged) stops indexing until the next batch queues
+ * text: the rows stay queued and searchable. */
+static int64_t
+index_slice(struct store *st, int64_t budget_ns)
+{
+	int64_t t0 = fts_now_ns();
+	struct err e;
+	bool more;
+
+	if (fts_index_slice(st, budget_ns, &more, &e) != 0) {
+		log_warn(&st->log, "event=fts_index status=%s msg=\"%s\"",
+		    err_name(e.code), e.msg);
+		more = false;
+	}
+	st->fts_backlog = more;
+	return fts_now_ns() - t0;
+}
+
 static void *
 commit_thread(void *arg)
 {
 	struct store *st = arg;
 	struct commit_job **jobs = xcalloc(st->batch_max, sizeof(*jobs));
 	struct timespec ts;
+	int64_t t0;
 	size_t n, i;
 
 	st->last_gc = time(NULL);
 	for (;;) {
 		pthread_mutex_lock(&st->mu);
 		while (st->queue_head == NULL && !st->stopping) {
+			if (st->fts_backlog && !atomic_load(&st->fts_hold)) {
+				(void)clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += FTS_IDLE_WAIT_NS;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				(void)pthread_cond_timedwait(&st->cv, &st->mu,
+				    &ts);
+				if (st->queue_head != NULL || st->stopping)
+					break;
+				pthread_mutex_unlock(&st->mu);
+				(void)index_slice(st, FTS_IDLE_SLICE_NS);
+				pthread_mutex_lock(&st->mu);
+				continue;
+			}
 			(void)clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 60;
 			(void)pthread_cond_timedwait(&st->cv, &st->mu, &ts);
@@ -718,7 +732,11 @@ commit_thread(void *arg)
 			st->queue_tail = NULL;
 		pthread_mutex_unlock(&st->mu);
 
+		t0 = fts_now_ns();
 		commit_batch(st, jobs, n);
+		st->fts_credit_ns += (fts_now_ns() - t0) / FTS_LOAD_SHARE;
+		if (st->fts_credit_ns > FTS_IDLE_SLICE_NS)
+			st->fts_credit_ns = FTS_IDLE_SLICE_NS;
 
 		pthread_mutex_lock(&st->mu);
 		for (i = 0; i < n; i++) {
@@ -731,6 +749,9 @@ commit_thread(void *arg)
 		}
 		pthread_mutex_unlock(&st->mu);
 		(void)uv_async_send(st->async);
+		if (st->fts_backlog && !atomic_load(&st->fts_hold) &&
+		    st->fts_credit_ns >= FTS_LOAD_MIN_NS)
+			st->fts_credit_ns -= index_slice(st, st->fts_credit_ns);
 		maybe_gc(st);
 	}
 	free(jobs);
@@ -744,6 +765,9 @@ commit_start(struct store *st, struct err *err)
 
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
+	/* A queue left by an earlier run (or a CLI commit) is continued;
+	 * the first slice finds out whether there is one. */
+	st->fts_backlog = st->loop != NULL;
 	if (st->loop == NULL)
 		return 0;
 	st->async = xcalloc(1, sizeof(*st->async));
@@ -803,6 +827,7 @@ enqueue(struct store *st, struct commit_job *j)
 		commit_batch(st, &j, 1);
 		j->next = NULL;
 		(void)finish_jobs(st, j);
+		fts_index_drain(st); /* no thread to do it later */
 		return;
 	}
 	if (st->pending++ == 0)

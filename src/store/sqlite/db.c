@@ -128,8 +128,22 @@ static const char *const migrations[] = {
 	"INSERT INTO state(key, value) SELECT 'uidvalidity',"
 	" coalesce(max(uidvalidity), 0) FROM mailboxes WHERE true"
 	" ON CONFLICT(key) DO NOTHING;",
+	/* 2 -> 3: fts_queue, the text of messages not yet in the full-text
+	 * index, in the fts table's columns. A commit queues a message's
+	 * text here (one plain row) and the commit thread moves it into fts
+	 * when it has nothing else to do (fts_index.c): FTS5 work is most of
+	 * what a stored message costs, and a 250 must not wait for a search
+	 * index. Searches read both (mailbox.c, store_fts_search). A
+	 * message's queue row goes with the message (the foreign key
+	 * cascades; every connection turns foreign keys on, db_open).
+	 * Existing messages are indexed already: nothing is queued. */
+	"CREATE TABLE fts_queue(message INTEGER PRIMARY KEY"
+	" REFERENCES messages(id) ON DELETE CASCADE,"
+	" hfrom TEXT NOT NULL, hto TEXT NOT NULL, hcc TEXT NOT NULL,"
+	" hbcc TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,"
+	" headers TEXT NOT NULL);",
 };
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 #define DB_FTS_AUTOMERGE 8 /* see db_migrate */
 
@@ -159,13 +173,19 @@ static const char *const sql_text[SQL_COUNT] = {
 	                         " uidvalidity",
 	[SQL_ENTRY_INSERT] = "INSERT INTO entries(mailbox, uid, message, flags,"
 	                     " modseq) VALUES(?1, ?2, ?3, ?5, ?4)",
+	[SQL_FTS_QUEUE_INSERT] = "INSERT INTO fts_queue(message, hfrom, hto,"
+	                         " hcc, hbcc, subject, body, headers)"
+	                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	/* VALUES, not INSERT ... SELECT: a statement that may write
 	 * several rows opens a statement savepoint, at which FTS5 writes its
-	 * pending terms out (commit.c, index_text). */
+	 * pending terms out as a segment (fts_index.c). */
 	[SQL_FTS_INSERT] = "INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc,"
 	                   " subject, body, headers)"
 	                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[SQL_MSG_EXISTS] = "SELECT 1 FROM messages WHERE id = ?1",
+	[SQL_FTS_QUEUE_SCAN] = "SELECT message, hfrom, hto, hcc, hbcc,"
+	                       " subject, body, headers FROM fts_queue"
+	                       " ORDER BY message",
+	[SQL_FTS_QUEUE_DROP] = "DELETE FROM fts_queue WHERE message <= ?1",
 	/* A blob's row and, when inline, its bytes: one statement (one read
 	 * transaction, one lock round) per blob opened. */
 	[SQL_BLOB_READ] =

@@ -990,6 +990,79 @@ verify_clean(struct fx *f)
 
 /* --- migration --------------------------------------------------------- */
 
+/* Like deliver, with the tag as the indexed subject text too. */
+static void
+deliver_subject(struct fx *f, const char *tag)
+{
+	static const char body[] = "body";
+	const void *parts[] = { body };
+	size_t lens[] = { sizeof(body) - 1 };
+	struct store_msg *m = tu_msg(f->st, tag, parts, lens, 1);
+	struct store_delivery d = { f->a, "INBOX", NULL, 0 };
+	struct commit_res r = { 0 };
+
+	buf_init(&m->text[FTS_COL_SUBJECT], 1024);
+	assert_int_equal(buf_append(&m->text[FTS_COL_SUBJECT], tag,
+	                     strlen(tag)),
+	    0);
+	assert_int_equal(store_msg_commit(&m, &d, 1, on_commit, &r), 0);
+	assert_int_equal(r.status, 0);
+}
+
+/* v2 -> v3: the index keeps its rows, nothing is queued, new mail is. */
+static void
+test_migration_from_v2(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox_status s;
+	struct uidlist l = { 0 };
+	char path[400];
+	sqlite3 *db;
+	int64_t n = -1;
+	struct err e;
+
+	deliver_subject(f, "Hello migration");
+	store_close(&f->st);
+	(void)str_fmt(path, sizeof(path), "%s/meta.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                     "DROP TABLE fts_queue;"
+	                     "UPDATE schema_version SET version = 2;",
+	                     NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(open_fx(f), 0);
+	assert_int_equal(db_int(&f->st->rd,
+	                     "SELECT version FROM schema_version", &n, &e),
+	    0);
+	assert_int_equal(n, 3);
+	assert_int_equal(db_int(&f->st->rd, "SELECT count(*) FROM fts", &n, &e),
+	    0);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_int(&f->st->rd, "SELECT count(*) FROM fts_queue",
+	                     &n, &e),
+	    0);
+	assert_int_equal(n, 0);
+	s = status(f, f->a, "INBOX");
+	assert_int_equal(store_fts_search(f->st, s.id, STORE_FTS_SUBJECT,
+	                     "MIGRATION", on_uid, &l, &e),
+	    0);
+	assert_int_equal(l.n, 1);
+	atomic_store(&f->st->fts_hold, true);
+	deliver_subject(f, "Second migration");
+	assert_int_equal(db_int(&f->st->rd, "SELECT count(*) FROM fts_queue",
+	                     &n, &e),
+	    0);
+	assert_int_equal(n, 1);
+	l.n = 0;
+	assert_int_equal(store_fts_search(f->st, s.id, STORE_FTS_SUBJECT,
+	                     "MIGRATION", on_uid, &l, &e),
+	    0);
+	assert_int_equal(l.n, 2);
+	verify_clean(f);
+}
+
 static void
 test_migration_from_v1(void **state)
 {
@@ -1008,6 +1081,7 @@ test_migration_from_v1(void **state)
 	(void)str_fmt(path, sizeof(path), "%s/meta.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	                     "DROP TABLE fts_queue;"
 	                     "DROP TRIGGER messages_fts_gone;"
 	                     "DROP TABLE fts; DROP TABLE subscriptions;"
 	                     "DROP TABLE expunged; DROP INDEX entries_modseq;"
@@ -1153,6 +1227,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ops_through_loop,
 		    setup_loop, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_v2, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_verify_clean, setup,

@@ -753,16 +753,45 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 {
 	static const char *const cols[] = { "hfrom", "hto", "hcc", "hbcc",
 		"subject", "body", "headers" };
-	struct buf sql, pat;
+	struct buf sql, pat, like, cond_fts, cond_q;
 	sqlite3_stmt *s = NULL;
 	const char *p;
+	bool phrase;
 	int rc;
 
 	if (needle == NULL || (unsigned)field > STORE_FTS_TEXT)
 		return err_set(err, ERR_INPUT, "bad search");
 	buf_init(&sql, 4096);
 	buf_init(&pat, 4 * 65536);
-	if (utf8_chars(needle) >= FTS_TRIGRAM) {
+	buf_init(&like, 4 * 65536);
+	buf_init(&cond_fts, 512);
+	buf_init(&cond_q, 512);
+	/* LIKE with '\' escaping its wildcards: short needles, and the
+	 * messages still queued for the index (fts_index.c). */
+	rc = buf_append(&like, "%", 1);
+	for (p = needle; rc == 0 && *p != '\0'; p++) {
+		if (*p == '%' || *p == '_' || *p == '\\')
+			rc = buf_append(&like, "\\", 1);
+		if (rc == 0)
+			rc = buf_append(&like, p, 1);
+	}
+	if (rc == 0)
+		rc = buf_append(&like, "%", 1);
+	for (int k = 0; rc == 0 && k < 2; k++) {
+		struct buf *c = k == 0 ? &cond_fts : &cond_q;
+		const char *t = k == 0 ? "fts" : "q";
+
+		if (field == STORE_FTS_TEXT)
+			rc = buf_printf(c,
+			    "(%s.headers LIKE ?3 ESCAPE '\\'"
+			    " OR %s.body LIKE ?3 ESCAPE '\\')",
+			    t, t);
+		else
+			rc = buf_printf(c, "%s.%s LIKE ?3 ESCAPE '\\'", t,
+			    cols[field]);
+	}
+	phrase = utf8_chars(needle) >= FTS_TRIGRAM;
+	if (rc == 0 && phrase) {
 		/* A trigram phrase query is a substring match; the phrase
 		 * is an FTS5 string with its quotes doubled. */
 		if (field == STORE_FTS_TEXT)
@@ -778,31 +807,26 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 			rc = buf_printf(&sql,
 			    "SELECT e.uid FROM entries e WHERE e.mailbox = ?1"
 			    " AND e.message IN (SELECT rowid FROM fts"
-			    " WHERE fts MATCH ?2) ORDER BY e.uid");
-	} else {
-		/* LIKE with '\' escaping its wildcards. */
-		rc = buf_append(&pat, "%", 1);
-		for (p = needle; rc == 0 && *p != '\0'; p++) {
-			if (*p == '%' || *p == '_' || *p == '\\')
-				rc = buf_append(&pat, "\\", 1);
-			if (rc == 0)
-				rc = buf_append(&pat, p, 1);
-		}
-		if (rc == 0)
-			rc = buf_append(&pat, "%", 1);
-		if (rc == 0 && field == STORE_FTS_TEXT)
-			rc = buf_printf(&sql,
-			    "SELECT e.uid FROM entries e JOIN fts"
-			    " ON fts.rowid = e.message WHERE e.mailbox = ?1"
-			    " AND (fts.headers LIKE ?2 ESCAPE '\\'"
-			    " OR fts.body LIKE ?2 ESCAPE '\\') ORDER BY e.uid");
-		else if (rc == 0)
-			rc = buf_printf(&sql,
-			    "SELECT e.uid FROM entries e JOIN fts"
-			    " ON fts.rowid = e.message WHERE e.mailbox = ?1"
-			    " AND fts.%s LIKE ?2 ESCAPE '\\' ORDER BY e.uid",
-			    cols[field]);
+			    " WHERE fts MATCH ?2)");
+	} else if (rc == 0) {
+		rc = buf_printf(&sql,
+		    "SELECT e.uid FROM entries e JOIN fts"
+		    " ON fts.rowid = e.message WHERE e.mailbox = ?1"
+		    " AND %s",
+		    cond_fts.p);
 	}
+	/* Messages not indexed yet are matched in their queue rows with
+	 * LIKE: the same substring rule, but with ASCII case folding only
+	 * (SQLite's LIKE), where the index folds all of Unicode. A message
+	 * is in exactly one of the two in any snapshot (a slice moves rows
+	 * in one transaction); UNION drops duplicate UIDs all the same and
+	 * sorts. */
+	if (rc == 0)
+		rc = buf_printf(&sql,
+		    " UNION SELECT e.uid FROM fts_queue q JOIN entries e"
+		    " ON e.message = q.message WHERE e.mailbox = ?1 AND %s"
+		    " ORDER BY 1",
+		    cond_q.p);
 	if (rc != 0) {
 		rc = err_set(err, ERR_INPUT, "search string too long");
 		goto out;
@@ -812,7 +836,10 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 		goto out;
 	}
 	(void)sqlite3_bind_int64(s, 1, mailbox_id);
-	(void)sqlite3_bind_text(s, 2, pat.p, (int)pat.len, SQLITE_STATIC);
+	if (phrase)
+		(void)sqlite3_bind_text(s, 2, pat.p, (int)pat.len,
+		    SQLITE_STATIC);
+	(void)sqlite3_bind_text(s, 3, like.p, (int)like.len, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		cb(ctx, (uint32_t)sqlite3_column_int64(s, 0));
 	rc = rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, "search", err);
@@ -820,5 +847,8 @@ out:
 	sqlite3_finalize(s);
 	buf_clear(&sql);
 	buf_clear(&pat);
+	buf_clear(&like);
+	buf_clear(&cond_fts);
+	buf_clear(&cond_q);
 	return rc;
 }

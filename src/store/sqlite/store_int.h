@@ -56,8 +56,10 @@ enum sql_id {
 	SQL_MAILBOX_FIND,
 	SQL_MAILBOX_NEXT_UID,
 	SQL_ENTRY_INSERT,
+	SQL_FTS_QUEUE_INSERT,
 	SQL_FTS_INSERT,
-	SQL_MSG_EXISTS,
+	SQL_FTS_QUEUE_SCAN,
+	SQL_FTS_QUEUE_DROP,
 	/* Owner-connection reads on IMAP's per-message paths (FETCH,
 	 * SEARCH HEADER, SORT, THREAD, IDLE's status poll): prepared once,
 	 * not per call. */
@@ -140,6 +142,17 @@ struct store {
 	time_t last_gc; /* commit thread */
 
 	_Atomic uint64_t n_fsyncs, n_batches, n_committed, tmp_seq;
+
+	/* The deferred full-text index (fts_index.c). Commit thread (the
+	 * owner thread without a loop): fts_backlog is set when fts_queue
+	 * may hold rows (at open, after a batch queued some) and cleared
+	 * once a slice found it empty or failed; fts_credit_ns is the
+	 * indexing time earned under load. fts_hold (tests only, set before
+	 * anything is committed) keeps the indexer from running at all. */
+	bool fts_backlog;
+	_Atomic bool fts_hold;
+	int64_t fts_credit_ns;
+	_Atomic uint64_t n_indexed; /* since open: rows moved into fts */
 
 	/* Watchers (owner thread only). A watcher removed while the list
 	 * is being walked is only marked; the walk frees it. */
@@ -265,6 +278,20 @@ void commit_stop(struct store *st);
 /* Queues an op for the next batch (inline without a loop: run and done
  * before this returns). Takes op. */
 void commit_op(struct store *st, struct store_op *op);
+
+/* --- fts_index.c --- */
+
+/* One slice of indexing on the write connection: moves rows from
+ * fts_queue into fts, in queue order, in one transaction, until
+ * budget_ns have passed (at least one row) or the queue is empty.
+ * *more_out: rows may remain. 0, or ERR_TEMP/ERR_FULL (nothing moved). */
+int fts_index_slice(struct store *st, int64_t budget_ns, bool *more_out,
+    struct err *err);
+/* Runs slices until the queue is empty or one fails (logged). Stores
+ * without a loop call it after each commit: the CLI indexes inline. */
+void fts_index_drain(struct store *st);
+/* Monotonic nanoseconds. */
+int64_t fts_now_ns(void);
 
 /* --- ops.c --- */
 

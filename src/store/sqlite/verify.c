@@ -78,9 +78,10 @@ check_sql(struct store *st, const char *pragma,
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, pragma, err);
 }
 
-/* The IMAP tables (schema v2): index rows belong to existing messages
- * and every message has one; an expunged UID is not in use; UIDs and
- * modseqs stay below their mailbox's uidnext and highestmodseq. */
+/* The IMAP tables (schema v2, v3): index rows belong to existing
+ * messages, and every message has one or a queue row (not both); an
+ * expunged UID is not in use; UIDs and modseqs stay below their
+ * mailbox's uidnext and highestmodseq. */
 static int
 check_imap(struct store *st, void (*cb)(void *, const char *), void *ctx,
     uint64_t *problems, struct err *err)
@@ -92,8 +93,12 @@ check_imap(struct store *st, void (*cb)(void *, const char *), void *ctx,
 		  " (SELECT id FROM messages)",
 		    "index rows without a message" },
 		{ "SELECT count(*) FROM messages WHERE id NOT IN"
-		  " (SELECT rowid FROM fts)",
+		  " (SELECT rowid FROM fts) AND id NOT IN"
+		  " (SELECT message FROM fts_queue)",
 		    "messages without an index row" },
+		{ "SELECT count(*) FROM fts_queue WHERE message IN"
+		  " (SELECT rowid FROM fts)",
+		    "messages both indexed and queued for the index" },
 		{ "SELECT count(*) FROM expunged x JOIN entries e"
 		  " ON e.mailbox = x.mailbox AND e.uid = x.uid",
 		    "expunged UIDs still in use" },
