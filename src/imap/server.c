@@ -45,6 +45,7 @@ free_on_close(uv_handle_t *h)
 	struct imap_server *srv = h->data;
 
 	auth_throttle_free(&srv->throttle);
+	imap_view_cache_clear(srv);
 	free(srv->recent);
 	free(srv);
 }
@@ -195,6 +196,7 @@ imap_server_free(struct imap_server **sp)
 	*sp = NULL;
 	tls_ctx_free(&srv->tls);
 	auth_throttle_free(&srv->throttle);
+	imap_view_cache_clear(srv);
 	free(srv->recent);
 	free(srv);
 }

@@ -19,6 +19,13 @@
 #include "net/conn.h"
 #include "net/listen.h"
 
+/* SELECT copies a mailbox's view from a cache of recently loaded views
+ * when the mailbox has not changed since (same UIDVALIDITY, UIDNEXT and
+ * HIGHESTMODSEQ: every change takes a new modseq), instead of reading
+ * every entry from the store again. Bounded in entries and bytes. */
+#define IMAP_VCACHE_MAX       32
+#define IMAP_VCACHE_BYTES_MAX (64u * 1024u * 1024u)
+
 /* \Recent high-water mark of one mailbox (server memory only). */
 struct imap_recent {
 	int64_t mailbox_id;
@@ -49,6 +56,12 @@ struct imap_server {
 	struct imap_recent *recent; /* xmalloc */
 	size_t n_recent, cap_recent;
 	struct auth_throttle *throttle;
+	/* Views loaded by SELECT, kept to be copied by the next SELECT of
+	 * the same mailbox in the same state (view.c). */
+	struct imap_view *vcache[IMAP_VCACHE_MAX];
+	uint64_t vcache_tick[IMAP_VCACHE_MAX];
+	uint64_t vcache_clock;
+	size_t vcache_bytes;
 };
 
 struct imap_command_entry;
@@ -169,6 +182,8 @@ void imap_buf_mailbox(const struct imap_session *s, struct buf *b,
 bool imap_session_utf8(const struct imap_session *s);
 
 /* view.c */
+/* Frees the server's view cache. */
+void imap_view_cache_clear(struct imap_server *srv);
 /* Loads the mailbox named `name` into a new view (the store's row in
  * st_out, without counts: store_mailbox_peek). 0, ERR_NOTFOUND,
  * ERR_TEMP. */

@@ -239,6 +239,123 @@ load_cb(void *ctx, const struct store_entry *e)
 		v->highestmodseq = e->modseq;
 }
 
+/* --- the server's cache of loaded views -------------------------------- */
+
+static size_t
+view_bytes(const struct imap_view *v)
+{
+	size_t b = v->n * sizeof(*v->msgs) + v->n_kwsets * sizeof(char *), i;
+
+	for (i = 0; i < v->n_kwsets; i++)
+		b += strlen(v->kwsets[i]) + 1;
+	return b;
+}
+
+/* A deep copy of msgs and keyword sets (the name is not copied). */
+static struct imap_view *
+view_copy(const struct imap_view *src)
+{
+	struct imap_view *v = xcalloc(1, sizeof(*v));
+	size_t i;
+
+	*v = *src;
+	v->name = NULL;
+	v->cap = src->n;
+	v->msgs = src->n > 0 ? xmalloc(src->n * sizeof(*v->msgs)) : NULL;
+	if (src->n > 0)
+		memcpy(v->msgs, src->msgs, src->n * sizeof(*v->msgs));
+	v->kwsets = xcalloc(src->n_kwsets, sizeof(char *));
+	for (i = 0; i < src->n_kwsets; i++)
+		v->kwsets[i] = xstrdup(src->kwsets[i]);
+	return v;
+}
+
+void
+imap_view_cache_clear(struct imap_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < IMAP_VCACHE_MAX; i++)
+		imap_view_free(&srv->vcache[i]);
+	srv->vcache_bytes = 0;
+}
+
+static void
+cache_drop(struct imap_server *srv, size_t i)
+{
+	if (srv->vcache[i] == NULL)
+		return;
+	srv->vcache_bytes -= view_bytes(srv->vcache[i]);
+	imap_view_free(&srv->vcache[i]);
+}
+
+/* A copy of the cached view of this mailbox state, or NULL. */
+static struct imap_view *
+cache_get(struct imap_server *srv, const struct store_mailbox_status *st)
+{
+	size_t i;
+
+	for (i = 0; i < IMAP_VCACHE_MAX; i++) {
+		struct imap_view *c = srv->vcache[i];
+
+		if (c == NULL || c->mailbox_id != st->id)
+			continue;
+		if (c->uidvalidity != st->uidvalidity ||
+		    c->uidnext != st->uidnext ||
+		    c->highestmodseq != st->highestmodseq) {
+			cache_drop(srv, i); /* stale: the mailbox moved on */
+			continue;
+		}
+		srv->vcache_tick[i] = ++srv->vcache_clock;
+		return view_copy(c);
+	}
+	return NULL;
+}
+
+/* Keeps a copy of v, freshly loaded in the state st, for the next SELECT
+ * (replacing the least recently used entry; none if it is too big). */
+static void
+cache_put(struct imap_server *srv, const struct imap_view *v,
+    const struct store_mailbox_status *st)
+{
+	size_t i, slot = 0, bytes = view_bytes(v);
+	struct imap_view *c;
+
+	if (bytes > IMAP_VCACHE_BYTES_MAX / 4)
+		return;
+	for (i = 0; i < IMAP_VCACHE_MAX; i++)
+		if (srv->vcache[i] != NULL &&
+		    srv->vcache[i]->mailbox_id == v->mailbox_id)
+			cache_drop(srv, i);
+	for (;;) {
+		uint64_t oldest = UINT64_MAX;
+
+		for (i = 0; i < IMAP_VCACHE_MAX; i++) {
+			if (srv->vcache[i] == NULL) {
+				slot = i;
+				oldest = 0;
+				break;
+			}
+			if (srv->vcache_tick[i] < oldest) {
+				oldest = srv->vcache_tick[i];
+				slot = i;
+			}
+		}
+		if (srv->vcache[slot] == NULL &&
+		    srv->vcache_bytes + bytes <= IMAP_VCACHE_BYTES_MAX)
+			break;
+		cache_drop(srv, slot);
+	}
+	c = view_copy(v);
+	/* The key is the state the entries were read in. */
+	c->uidnext = st->uidnext;
+	c->highestmodseq = st->highestmodseq;
+	c->readonly = false;
+	srv->vcache[slot] = c;
+	srv->vcache_tick[slot] = ++srv->vcache_clock;
+	srv->vcache_bytes += bytes;
+}
+
 int
 imap_view_open(struct imap_session *s, const char *name, bool readonly,
     struct imap_view **out, struct store_mailbox_status *st_out)
@@ -252,6 +369,11 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	rc = store_mailbox_peek(s->st, s->user_id, name, st_out, &err);
 	if (rc != 0)
 		return rc;
+	if ((v = cache_get(s->srv, st_out)) != NULL) {
+		v->name = xstrdup(name);
+		v->readonly = readonly;
+		goto loaded;
+	}
 	v = xcalloc(1, sizeof(*v));
 	v->mailbox_id = st_out->id;
 	v->name = xstrdup(name);
@@ -269,6 +391,8 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 		imap_view_free(&v);
 		return rc;
 	}
+	cache_put(s->srv, v, st_out);
+loaded:
 	if (v->n > 0 && v->msgs[v->n - 1].uid >= v->uidnext)
 		v->uidnext = v->msgs[v->n - 1].uid + 1;
 	/* \Recent: a SELECT claims what no session has claimed; only rev1

@@ -240,3 +240,28 @@ def test_qresync(imap_server, rev2):
     assert not r.of("VANISHED"), r
     a.close()
     b.close()
+
+
+def test_reselect_sees_every_change(imap_server, rev2):
+    """SELECT may copy the view another SELECT loaded, but only while the
+    mailbox is unchanged: after another session's flag change, expunge and
+    an SMTP delivery, a new SELECT shows exactly the store's state."""
+    deliver(imap_server, "alice", [simple_msg(i) for i in range(4)])
+    a = session(imap_server, rev2=rev2)
+    b = session(imap_server, rev2=rev2)
+    for _ in range(2):  # the second SELECT is served from the cache
+        r = a.select("INBOX")
+        assert [x.raw for x in r.of("EXISTS")] == [b"* 4 EXISTS"], r
+    b.select("INBOX")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Flagged $Work)")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    deliver(imap_server, "alice", [simple_msg(9, subject="late")])
+    c = session(imap_server, rev2=rev2)
+    for who in (a, c, a):
+        r = who.select("INBOX")
+        assert [x.raw for x in r.of("EXISTS")] == [b"* 4 EXISTS"], r
+        f = who.ok("FETCH 1:4 (UID FLAGS)").fetches()
+        assert [int(f[i]["UID"]) for i in (1, 2, 3, 4)] == [2, 3, 4, 5], f
+        assert flags(f[1]) - {"\\Recent"} == {"\\Flagged", "$Work"}, f
+        assert all(not (flags(f[i]) - {"\\Recent"}) for i in (2, 3, 4)), f
