@@ -777,11 +777,30 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 	}
 	if (rc == 0)
 		rc = buf_append(&like, "%", 1);
+	phrase = utf8_chars(needle) >= FTS_TRIGRAM;
+	if (rc == 0 && phrase && !st->fold_ready) {
+		if ((rc = fts_fold_register(st->rd.db, err)) != 0)
+			goto out;
+		st->fold_ready = true;
+	}
 	for (int k = 0; rc == 0 && k < 2; k++) {
 		struct buf *c = k == 0 ? &cond_fts : &cond_q;
 		const char *t = k == 0 ? "fts" : "q";
 
-		if (field == STORE_FTS_TEXT)
+		/* Queued rows, needles the index can take: a substring of
+		 * the text folded as the index folds it. */
+		if (k == 1 && phrase && field == STORE_FTS_TEXT)
+			rc = buf_printf(c,
+			    "(instr(despatch_fold(q.headers),"
+			    " despatch_fold(?4)) > 0 OR"
+			    " instr(despatch_fold(q.body), despatch_fold(?4))"
+			    " > 0)");
+		else if (k == 1 && phrase)
+			rc = buf_printf(c,
+			    "instr(despatch_fold(q.%s), despatch_fold(?4))"
+			    " > 0",
+			    cols[field]);
+		else if (field == STORE_FTS_TEXT)
 			rc = buf_printf(c,
 			    "(%s.headers LIKE ?3 ESCAPE '\\'"
 			    " OR %s.body LIKE ?3 ESCAPE '\\')",
@@ -790,7 +809,6 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 			rc = buf_printf(c, "%s.%s LIKE ?3 ESCAPE '\\'", t,
 			    cols[field]);
 	}
-	phrase = utf8_chars(needle) >= FTS_TRIGRAM;
 	if (rc == 0 && phrase) {
 		/* A trigram phrase query is a substring match; the phrase
 		 * is an FTS5 string with its quotes doubled. */
@@ -815,12 +833,12 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 		    " AND %s",
 		    cond_fts.p);
 	}
-	/* Messages not indexed yet are matched in their queue rows with
-	 * LIKE: the same substring rule, but with ASCII case folding only
-	 * (SQLite's LIKE), where the index folds all of Unicode. A message
-	 * is in exactly one of the two in any snapshot (a slice moves rows
-	 * in one transaction); UNION drops duplicate UIDs all the same and
-	 * sorts. */
+	/* Messages not indexed yet are matched in their queue rows by the
+	 * same rule: a substring of the text folded as the index folds it,
+	 * or for short needles LIKE (ASCII folding), as on indexed rows. A
+	 * message is in exactly one of the two in any snapshot (a slice
+	 * moves rows in one transaction); UNION drops duplicate UIDs all
+	 * the same and sorts. */
 	if (rc == 0)
 		rc = buf_printf(&sql,
 		    " UNION SELECT e.uid FROM fts_queue q JOIN entries e"
@@ -836,9 +854,11 @@ store_fts_search(struct store *st, int64_t mailbox_id,
 		goto out;
 	}
 	(void)sqlite3_bind_int64(s, 1, mailbox_id);
-	if (phrase)
+	if (phrase) {
 		(void)sqlite3_bind_text(s, 2, pat.p, (int)pat.len,
 		    SQLITE_STATIC);
+		(void)sqlite3_bind_text(s, 4, needle, -1, SQLITE_STATIC);
+	}
 	(void)sqlite3_bind_text(s, 3, like.p, (int)like.len, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		cb(ctx, (uint32_t)sqlite3_column_int64(s, 0));

@@ -153,6 +153,7 @@ struct store {
 	_Atomic bool fts_hold;
 	int64_t fts_credit_ns;
 	_Atomic uint64_t n_indexed; /* since open: rows moved into fts */
+	bool fold_ready;            /* owner thread: despatch_fold on rd */
 
 	/* Watchers (owner thread only). A watcher removed while the list
 	 * is being walked is only marked; the walk frees it. */
@@ -292,6 +293,13 @@ int fts_index_slice(struct store *st, int64_t budget_ns, bool *more_out,
 void fts_index_drain(struct store *st);
 /* Monotonic nanoseconds. */
 int64_t fts_now_ns(void);
+
+/* --- fts_fold.c --- */
+
+/* Registers despatch_fold(text) on db: text case-folded as the
+ * full-text index folds it (for matching rows not indexed yet).
+ * ERR_TEMP, ERR_INTERNAL. */
+int fts_fold_register(sqlite3 *db, struct err *err);
 
 /* --- ops.c --- */
 
