@@ -342,7 +342,7 @@ int store_msg_header_block(struct store *st, int64_t message_id, char *p,
  * A commit queues a message's text and the commit thread indexes it
  * when idle (under load a fifth of its time), so the index lags ingest;
  * messages not indexed yet are matched by a scan of their queued text,
- * whose case folding is ASCII only (as for needles under 3 characters).
+ * folded as the index folds it: the same answers, found more slowly.
  * FROM/TO/CC/BCC/SUBJECT search the decoded (RFC 2047) header values;
  * BODY the decoded text of the text parts (converted to UTF-8); TEXT the
  * headers and the body. cb gets each matching UID of mailbox_id,
