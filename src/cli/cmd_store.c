@@ -17,8 +17,10 @@ static const char usage_text[] =
     "stats prints `key: value` lines: messages, entries (mailbox\n"
     "entries; one message may have many), logical_bytes (sum of stored\n"
     "message sizes), unique_parts (distinct blobs), physical_bytes (blob\n"
-    "bytes as stored, compressed), unreferenced_blobs and file_blobs\n"
-    "(of unique_parts, those stored as files under store/blobs/).\n"
+    "bytes as stored, compressed), unreferenced_blobs, file_blobs\n"
+    "(of unique_parts, those stored as files under store/blobs/) and\n"
+    "fts_pending (messages not yet in the full-text index: it is filled\n"
+    "after delivery and may lag behind under load).\n"
     "verify re-hashes every blob and checks every reference; it prints\n"
     "one line per problem and exits 1 if there is any.\n"
     "gc deletes blobs no message has referenced for SECONDS (default:\n"
@@ -70,9 +72,12 @@ stats(struct store *st)
 	             "logical_bytes: %" PRIu64 "\n"
 	             "unique_parts: %" PRIu64 "\n"
 	             "physical_bytes: %" PRIu64 "\n"
-	             "unreferenced_blobs: %" PRIu64 "\n",
+	             "unreferenced_blobs: %" PRIu64 "\n"
+	             "file_blobs: %" PRIu64 "\n"
+	             "fts_pending: %" PRIu64 "\n",
 	    s.messages, s.entries, s.logical_bytes, s.unique_parts,
-	    s.physical_bytes, s.unreferenced_blobs);
+	    s.physical_bytes, s.unreferenced_blobs, s.file_blobs,
+	    s.fts_pending);
 	return CLI_EXIT_OK;
 }
 
