@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev libzstd-dev
 zlib1g-dev libconfig-dev libcmocka-dev python3 python3-pytest swaks ca-certificates
-procps psmisc libnet-ssleay-perl libio-socket-ssl-perl isync offlineimap3 fetchmail"
+procps psmisc libnet-ssleay-perl libio-socket-ssl-perl isync offlineimap3 fetchmail
+libunbound-dev unbound python3-aiosmtpd postfix"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: run as root (installs Debian packages)" >&2
@@ -26,6 +27,10 @@ if [ -z "$missing" ]; then
 fi
 echo "deps.sh: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# postfix is only for its smtp-sink (tests) and as the bench's reference; it
+# must not configure or start itself as the machine's MTA.
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

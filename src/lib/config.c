@@ -19,4 +19,15 @@ config_defaults(struct config *c)
 	c->blob_gc_grace_seconds = 24 * 3600;
 	c->commit_batch_max = 256;
 	c->imap_login_timeout_seconds = 60;
+	c->submission_max_messages_per_hour = 1000;
+	c->submission_max_recipients_per_hour = 5000;
+	c->queue_retry_min_seconds = 300;
+	c->queue_retry_max_seconds = 3600;
+	c->queue_lifetime_seconds = 5 * 24 * 3600;
+	c->queue_delay_notice_seconds = 4 * 3600;
+	c->queue_max_connections = 20;
+	c->outbound_port = 25;
+	c->outbound_connect_timeout_seconds = 30;
+	c->outbound_timeout_seconds = 300;
+	c->outbound_starttls = true;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define CONFIG_LISTENERS_MAX 16
+#define CONFIG_ROUTES_MAX 64
 
 enum listener_kind {
 	LISTENER_SMTP,	     /* MX, port 25 */
@@ -23,6 +24,14 @@ struct listener_config {
 	enum listener_kind kind;
 	char addr[64]; /* numeric IPv4 or IPv6 address */
 	unsigned port;
+};
+
+/* An outbound route: mail for `domain` (and its subdomains when it starts
+ * with a dot, ".example.org") goes to `host` instead of the domain's MX. */
+struct route_config {
+	char domain[256]; /* lowercase */
+	char host[300];	  /* "name", "name:port", "[ip]" or "[ip]:port";
+			   * a bracketed or numeric host is not looked up */
 };
 
 struct config {
@@ -51,6 +60,35 @@ struct config {
 	/* Autologout before login (RFC 9051 §5.4 leaves it to the server;
 	 * imap/limits.h IMAP_TIMEOUT_PREAUTH_MS is the cap). */
 	unsigned imap_login_timeout_seconds;
+
+	/* Submission (587/465), per authenticated user over the last hour;
+	 * past either: 451 4.7.1. 0: unlimited. */
+	unsigned submission_max_messages_per_hour;
+	unsigned submission_max_recipients_per_hour;
+
+	/* The outbound queue. A recipient's first retry comes after
+	 * queue_retry_min_seconds, each next one after twice the previous
+	 * wait, at most queue_retry_max_seconds; after queue_lifetime_seconds
+	 * it bounces. The sender gets one delay notice once a recipient has
+	 * waited queue_delay_notice_seconds (0: never). */
+	unsigned queue_retry_min_seconds;  /* default 300 */
+	unsigned queue_retry_max_seconds;  /* default 3600 */
+	uint64_t queue_lifetime_seconds;   /* default 432000 (5 days) */
+	uint64_t queue_delay_notice_seconds; /* default 14400 (4 hours) */
+	unsigned queue_max_connections;	   /* outbound sessions at once, 20 */
+
+	/* The outbound SMTP client. */
+	char outbound_resolver[128]; /* "": the system's (/etc/resolv.conf);
+				      * else "ip" or "ip@port", a recursive
+				      * resolver to forward every query to */
+	unsigned outbound_port;	     /* remote SMTP port, default 25 */
+	char outbound_smarthost[300]; /* "": deliver by MX; else a host in
+				       * route_config's form for all mail */
+	struct route_config routes[CONFIG_ROUTES_MAX];
+	size_t n_routes;
+	unsigned outbound_connect_timeout_seconds; /* default 30 */
+	unsigned outbound_timeout_seconds; /* per reply, default 300 */
+	bool outbound_starttls;		   /* opportunistic, default true */
 
 	/* Store. */
 	uint64_t blob_gc_grace_seconds; /* unreferenced blob kept this long */

@@ -12,12 +12,20 @@ struct smtp_server;
 struct store;
 struct tls_ctx;
 
-/* Binds every LISTENER_SMTP listener of cfg on loop and starts serving.
+/* Binds every LISTENER_SMTP (MX), LISTENER_SUBMISSION (587: STARTTLS
+ * before AUTH) and LISTENER_SUBMISSIONS (465: implicit TLS; needs tls)
+ * listener of cfg on loop and starts serving.
  * cfg is copied; st and tls (may be NULL: no STARTTLS) must outlive the
  * server. ERR_TEMP (bind failed, address in use) with err naming it. */
 int smtp_server_start(uv_loop_t *loop, const struct config *cfg,
     struct store *st, struct tls_ctx *tls, struct smtp_server **out,
     struct err *err);
+struct smtp_queue;
+/* The outbound queue that sessions wake after committing remote
+ * recipients, and that sends "delivered" DSNs (NOTIFY=SUCCESS). Until
+ * it is set (or with NULL) remote recipients are still queued in the
+ * store, just picked up at the queue's next poll. */
+void smtp_server_set_queue(struct smtp_server *s, struct smtp_queue *q);
 /* Applies a reloaded config (limits, hostname) and TLS context to new
  * sessions; listeners are not rebound (a change there needs a restart,
  * and is logged as such). */

@@ -364,6 +364,143 @@ int store_fts_search(struct store *st, int64_t mailbox_id,
 int store_user_usage(struct store *st, int64_t user_id, uint64_t *bytes_out,
     uint64_t *messages_out, struct err *err);
 
+/* --- the outbound queue (submission, DSN) ------------------------------
+ * A message for remote recipients is stored like any other (parts,
+ * de-duplication) and gets one queue row per remote recipient; the
+ * message row lives while it has mailbox entries or queue rows. Local
+ * deliveries, queue rows and the completion of earlier queue rows are
+ * one transaction (store_msg_commit_out). Times are unix seconds from the
+ * caller's clock (lib/clock.h), never read by the store itself. */
+
+/* RFC 3461 NOTIFY, as bits; 0: the client gave no NOTIFY (treated as
+ * FAILURE,DELAY). NEVER excludes the others. */
+#define STORE_NOTIFY_SUCCESS 1u
+#define STORE_NOTIFY_FAILURE 2u
+#define STORE_NOTIFY_DELAY   4u
+#define STORE_NOTIFY_NEVER   8u
+
+enum store_dsn_ret {
+	STORE_RET_DEFAULT, /* no RET: headers only in a bounce */
+	STORE_RET_HDRS,
+	STORE_RET_FULL,
+};
+
+/* The longest ENVID / ORCPT value kept (RFC 3461 §4.2, §4.4: 100 and 500
+ * characters, xtext-decoded). */
+#define STORE_ENVID_MAX 100
+#define STORE_ORCPT_MAX 500
+/* The last reply kept per queue row (one line, sanitized by the caller). */
+#define STORE_REPLY_MAX 512
+
+struct store_outbound {
+	const char *rcpt;  /* local@domain as given in RCPT TO, not empty */
+	const char *orcpt; /* "rfc822;addr" as decoded from ORCPT=; NULL */
+	unsigned notify;   /* STORE_NOTIFY_* bits; 0: not given */
+};
+
+struct store_envelope {
+	const char *sender; /* MAIL FROM address, "" for the null sender */
+	const char *envid;  /* decoded ENVID=, NULL: none */
+	enum store_dsn_ret ret;
+	bool smtputf8;	    /* the message needs SMTPUTF8 downstream */
+	bool body_8bit;	    /* BODY=8BITMIME */
+	int64_t user_id;    /* the submitting user; 0: none (MX, a DSN) */
+	int64_t now;	    /* created and first next_attempt of new rows */
+	const struct store_outbound *rcpts; /* new queue rows; may be 0 */
+	size_t n_rcpts;
+	/* Queue rows that this commit completes in the same transaction
+	 * (a bounce replacing the rows it reports): deleted. Ids that no
+	 * longer exist are skipped. */
+	const int64_t *done_ids;
+	size_t n_done;
+	/* Queue rows whose delay notice this commit is: delay_notified set. */
+	const int64_t *notified_ids;
+	size_t n_notified;
+};
+
+/* store_msg_commit with remote recipients and queue bookkeeping: one
+ * transaction makes the message, its n mailbox entries (n may be 0 when
+ * env->n_rcpts > 0), env->n_rcpts queue rows (next_attempt = env->now)
+ * and the done/notified changes durable together. Same callback
+ * contract as store_msg_commit; ERR_INPUT if n + env->n_rcpts == 0. */
+int store_msg_commit_out(struct store_msg **mp, const struct store_delivery *d,
+    size_t n, const struct store_envelope *env, store_commit_cb cb,
+    void *ctx);
+
+struct store_queue_entry {
+	int64_t id;
+	int64_t message_id;
+	int64_t user_id;       /* 0: none */
+	const char *sender;    /* "" for the null sender */
+	const char *rcpt;
+	const char *domain;    /* the part after the last '@', lowercase */
+	const char *orcpt;     /* NULL: none */
+	const char *envid;     /* NULL: none */
+	const char *last_reply; /* "" before any attempt */
+	unsigned notify;
+	enum store_dsn_ret ret;
+	bool smtputf8, body_8bit;
+	bool held;
+	bool delay_notified;
+	unsigned attempts;
+	int64_t created, next_attempt, last_attempt; /* last: 0 never */
+	uint64_t size;	       /* the stored message's bytes */
+};
+
+/* Rows that are due: not held and next_attempt <= now, ordered by
+ * domain, then message, then id; at most max rows. The struct is valid
+ * only during the call. Reads are synchronous. ERR_TEMP. */
+int store_queue_due(struct store *st, int64_t now, size_t max,
+    void (*cb)(void *ctx, const struct store_queue_entry *e), void *ctx,
+    struct err *err);
+/* The earliest next_attempt of the rows not held; *when_out = INT64_MAX
+ * when there is none. One indexed read: cheap enough to poll. */
+int store_queue_next_due(struct store *st, int64_t *when_out,
+    struct err *err);
+/* Every row (held ones too) by ascending id, or the one row `id`
+ * (ERR_NOTFOUND). */
+int store_queue_list(struct store *st,
+    void (*cb)(void *ctx, const struct store_queue_entry *e), void *ctx,
+    struct err *err);
+int store_queue_get(struct store *st, int64_t id,
+    void (*cb)(void *ctx, const struct store_queue_entry *e), void *ctx,
+    struct err *err);
+
+/* The outcome of one delivery attempt, recorded asynchronously (the
+ * commit thread batches it with other commits; cb as store_op_cb, its
+ * status 0 once on stable storage). done: the row is deleted (delivered,
+ * or its bounce was committed separately). Otherwise attempts + 1,
+ * last_attempt, next_attempt and last_reply are set. Rows that no longer
+ * exist (removed meanwhile) are skipped without error. */
+struct store_queue_update {
+	int64_t id;
+	bool done;
+	int64_t last_attempt;
+	int64_t next_attempt;
+	const char *last_reply; /* copied; at most STORE_REPLY_MAX bytes */
+};
+int store_queue_update(struct store *st, const struct store_queue_update *u,
+    size_t n, store_op_cb cb, void *ctx);
+
+/* Admin changes, synchronous, one transaction each, safe while `serve`
+ * runs (which notices them within a second: it polls next_due). id 0:
+ * every row. ERR_NOTFOUND for an id that does not exist. *n_out: rows
+ * changed (may be NULL). */
+int store_queue_hold(struct store *st, int64_t id, bool held,
+    size_t *n_out, struct err *err);
+/* next_attempt = now for the row(s) (held rows stay held). */
+int store_queue_retry(struct store *st, int64_t id, int64_t now,
+    size_t *n_out, struct err *err);
+/* Deletes the row(s) without a bounce. */
+int store_queue_remove(struct store *st, int64_t id, size_t *n_out,
+    struct err *err);
+
+/* Is `address` (any case) the user's own address or an alias whose
+ * targets include the user? For the submission rule "send only as one of
+ * your own addresses". 0 with *owned_out set, or ERR_TEMP. */
+int store_addr_owned(struct store *st, int64_t user_id, struct slice address,
+    bool *owned_out, struct err *err);
+
 /* --- maintenance ----------------------------------------------------- */
 
 struct store_stats {
@@ -381,6 +518,7 @@ struct store_stats {
 	uint64_t commit_messages; /* since open: messages made durable */
 	uint64_t fts_pending;	  /* messages whose text waits for the
 				   * full-text index (searchable meanwhile) */
+	uint64_t queue_rows;	  /* outbound recipients waiting */
 };
 
 int store_stats_get(struct store *st, struct store_stats *out,
