@@ -177,13 +177,17 @@ cli_cmd_init(int argc, char **argv)
 
 	config_defaults(&c);
 	(void)str_copy(c.hostname, sizeof(c.hostname), io.hostname);
-	c.n_listeners = 3;
+	c.n_listeners = 5;
 	c.listeners[0].kind = LISTENER_SMTP;
 	c.listeners[0].port = 25 + (unsigned)io.offset;
-	c.listeners[1].kind = LISTENER_IMAP;
-	c.listeners[1].port = 143 + (unsigned)io.offset;
-	c.listeners[2].kind = LISTENER_IMAPS;
-	c.listeners[2].port = 993 + (unsigned)io.offset;
+	c.listeners[1].kind = LISTENER_SUBMISSION;
+	c.listeners[1].port = 587 + (unsigned)io.offset;
+	c.listeners[2].kind = LISTENER_SUBMISSIONS;
+	c.listeners[2].port = 465 + (unsigned)io.offset;
+	c.listeners[3].kind = LISTENER_IMAP;
+	c.listeners[3].port = 143 + (unsigned)io.offset;
+	c.listeners[4].kind = LISTENER_IMAPS;
+	c.listeners[4].port = 993 + (unsigned)io.offset;
 	for (size_t i = 0; i < c.n_listeners; i++)
 		(void)str_copy(c.listeners[i].addr,
 		    sizeof(c.listeners[i].addr), io.listen);
@@ -207,10 +211,12 @@ cli_cmd_init(int argc, char **argv)
 	             "  certificate: %s (self-signed for %s)\n"
 	             "  store:       %s/store\n"
 	             "  smtp:        %s port %u\n"
+	             "  submission:  %s port %u (STARTTLS), %u (TLS)\n"
 	             "  imap:        %s port %u (STARTTLS), %u (TLS)\n",
 	    o.data, conf, cert, io.hostname, o.data, io.listen,
 	    c.listeners[0].port, io.listen, c.listeners[1].port,
-	    c.listeners[2].port);
+	    c.listeners[2].port, io.listen, c.listeners[3].port,
+	    c.listeners[4].port);
 	if (io.domain != NULL)
 		(void)printf("  domain:      %s\n", io.domain);
 	return CLI_EXIT_OK;

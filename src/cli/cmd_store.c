@@ -20,7 +20,8 @@ static const char usage_text[] =
     "bytes as stored, compressed), unreferenced_blobs, file_blobs\n"
     "(of unique_parts, those stored as files under store/blobs/) and\n"
     "fts_pending (messages not yet in the full-text index: it is filled\n"
-    "after delivery and may lag behind under load).\n"
+    "after delivery and may lag behind under load) and queue_rows\n"
+    "(remote recipients waiting in the outbound queue).\n"
     "verify re-hashes every blob and checks every reference; it prints\n"
     "one line per problem and exits 1 if there is any.\n"
     "gc deletes blobs no message has referenced for SECONDS (default:\n"
@@ -74,10 +75,11 @@ stats(struct store *st)
 	             "physical_bytes: %" PRIu64 "\n"
 	             "unreferenced_blobs: %" PRIu64 "\n"
 	             "file_blobs: %" PRIu64 "\n"
-	             "fts_pending: %" PRIu64 "\n",
+	             "fts_pending: %" PRIu64 "\n"
+	             "queue_rows: %" PRIu64 "\n",
 	    s.messages, s.entries, s.logical_bytes, s.unique_parts,
 	    s.physical_bytes, s.unreferenced_blobs, s.file_blobs,
-	    s.fts_pending);
+	    s.fts_pending, s.queue_rows);
 	return CLI_EXIT_OK;
 }
 

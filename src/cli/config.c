@@ -31,8 +31,8 @@ static const struct kind_info kinds[] = {
 	{ LISTENER_SMTP, "smtp", 25, true },
 	{ LISTENER_IMAP, "imap", 143, true },
 	{ LISTENER_IMAPS, "imaps", 993, true },
-	{ LISTENER_SUBMISSION, "submission", 587, false },
-	{ LISTENER_SUBMISSIONS, "submissions", 465, false },
+	{ LISTENER_SUBMISSION, "submission", 587, true },
+	{ LISTENER_SUBMISSIONS, "submissions", 465, true },
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -507,6 +507,241 @@ parse_store(const struct pctx *p, const config_setting_t *s, struct config *c)
 	return 0;
 }
 
+static int
+parse_submission(const struct pctx *p, const config_setting_t *s,
+    struct config *c)
+{
+	static const char *const keys[] = { "max_messages_per_hour",
+		"max_recipients_per_hour", NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "max_messages_per_hour")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 0, CLI_CONFIG_PER_HOUR_CAP, &v)) != 0)
+			return rc;
+		c->submission_max_messages_per_hour = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "max_recipients_per_hour")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 0, CLI_CONFIG_PER_HOUR_CAP, &v)) != 0)
+			return rc;
+		c->submission_max_recipients_per_hour = (unsigned)v;
+	}
+	return 0;
+}
+
+static int
+parse_queue(const struct pctx *p, const config_setting_t *s, struct config *c)
+{
+	static const char *const keys[] = { "retry_min_seconds",
+		"retry_max_seconds", "lifetime_seconds", "delay_notice_seconds",
+		"max_connections", NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "retry_min_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RETRY_CAP, &v)) != 0)
+			return rc;
+		c->queue_retry_min_seconds = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "retry_max_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RETRY_CAP, &v)) != 0)
+			return rc;
+		c->queue_retry_max_seconds = (unsigned)v;
+	}
+	if (c->queue_retry_max_seconds < c->queue_retry_min_seconds)
+		return fail(p, s,
+		    "retry_max_seconds (%u) is below retry_min_seconds (%u)",
+		    c->queue_retry_max_seconds, c->queue_retry_min_seconds);
+	if ((e = config_setting_get_member(s, "lifetime_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, 60, CLI_CONFIG_LIFETIME_CAP, &v)) !=
+		    0)
+			return rc;
+		c->queue_lifetime_seconds = v;
+	}
+	if ((e = config_setting_get_member(s, "delay_notice_seconds")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 0, CLI_CONFIG_LIFETIME_CAP, &v)) != 0)
+			return rc;
+		c->queue_delay_notice_seconds = v;
+	}
+	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_CONNECTIONS_CAP, &v)) !=
+		    0)
+			return rc;
+		c->queue_max_connections = (unsigned)v;
+	}
+	return 0;
+}
+
+/* "name", "name:port", "[ip]", "[ip]:port", "ip" (IPv4 or IPv6). */
+bool
+cli_route_host_ok(const char *h)
+{
+	char host[300];
+	const char *colon;
+	uint64_t port;
+
+	if (h[0] == '[') {
+		const char *close = strchr(h, ']');
+
+		if (close == NULL ||
+		    !str_from_slice(host, sizeof(host),
+		        slice_make(h + 1, (size_t)(close - h - 1))) ||
+		    !cli_addr_ok(host))
+			return false;
+		if (close[1] == '\0')
+			return true;
+		return close[1] == ':' &&
+		    num_parse_u64(close + 2, 1, 65535, &port) == 0;
+	}
+	if (cli_addr_ok(h))
+		return true; /* a bare IPv6 address has colons of its own */
+	colon = strrchr(h, ':');
+	if (colon == NULL)
+		return cli_hostname_ok(h);
+	if (!str_from_slice(host, sizeof(host),
+	        slice_make(h, (size_t)(colon - h))))
+		return false;
+	return (cli_hostname_ok(host) || cli_addr_ok(host)) &&
+	    num_parse_u64(colon + 1, 1, 65535, &port) == 0;
+}
+
+static int
+parse_routes(const struct pctx *p, const config_setting_t *s,
+    struct config *c)
+{
+	static const char *const keys[] = { "domain", "host", NULL };
+	int i, n, rc;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(p, s, "must be a list ( { ... }, ... ), not %s",
+		    type_name(config_setting_type(s)));
+	n = config_setting_length(s);
+	if ((size_t)n > CONFIG_ROUTES_MAX)
+		return fail(p, s, "%d routes, at most %d", n,
+		    CONFIG_ROUTES_MAX);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		const config_setting_t *d, *h;
+		struct route_config *r = &c->routes[i];
+		char *q;
+
+		if ((rc = want_type(p, e, CONFIG_TYPE_GROUP)) != 0 ||
+		    (rc = check_keys(p, e, keys)) != 0)
+			return rc;
+		d = config_setting_get_member(e, "domain");
+		h = config_setting_get_member(e, "host");
+		if (d == NULL || h == NULL)
+			return fail(p, e, "a route needs domain and host");
+		if ((rc = get_string(p, d, r->domain, sizeof(r->domain))) !=
+		        0 ||
+		    (rc = get_string(p, h, r->host, sizeof(r->host))) != 0)
+			return rc;
+		for (q = r->domain; *q != '\0'; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		if (!cli_hostname_ok(r->domain[0] == '.' ? r->domain + 1
+		                                         : r->domain))
+			return fail(p, d,
+			    "\"%.100s\" is not a domain (or .domain for its "
+			    "subdomains)",
+			    r->domain);
+		if (!cli_route_host_ok(r->host))
+			return fail(p, h,
+			    "\"%.100s\" is not host, host:port, [ip] or "
+			    "[ip]:port",
+			    r->host);
+	}
+	c->n_routes = (size_t)n;
+	return 0;
+}
+
+/* "ip" or "ip@port". */
+static bool
+resolver_ok(const char *r)
+{
+	char ip[64];
+	const char *at = strchr(r, '@');
+	uint64_t port;
+
+	if (at == NULL)
+		return cli_addr_ok(r);
+	return str_from_slice(ip, sizeof(ip), slice_make(r, (size_t)(at - r))) &&
+	    cli_addr_ok(ip) && num_parse_u64(at + 1, 1, 65535, &port) == 0;
+}
+
+static int
+parse_outbound(const struct pctx *p, const config_setting_t *s,
+    struct config *c)
+{
+	static const char *const keys[] = { "resolver", "port", "smarthost",
+		"routes", "starttls", "connect_timeout_seconds",
+		"timeout_seconds", NULL };
+	const config_setting_t *e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
+	    (rc = check_keys(p, s, keys)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "resolver")) != NULL) {
+		if ((rc = get_string(p, e, c->outbound_resolver,
+		         sizeof(c->outbound_resolver))) != 0)
+			return rc;
+		if (c->outbound_resolver[0] != '\0' &&
+		    !resolver_ok(c->outbound_resolver))
+			return fail(p, e,
+			    "\"%.100s\" is not \"\", an IP address or "
+			    "ip@port",
+			    c->outbound_resolver);
+	}
+	if ((e = config_setting_get_member(s, "port")) != NULL) {
+		if ((rc = get_uint(p, e, 1, 65535, &v)) != 0)
+			return rc;
+		c->outbound_port = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "smarthost")) != NULL) {
+		if ((rc = get_string(p, e, c->outbound_smarthost,
+		         sizeof(c->outbound_smarthost))) != 0)
+			return rc;
+		if (c->outbound_smarthost[0] != '\0' &&
+		    !cli_route_host_ok(c->outbound_smarthost))
+			return fail(p, e,
+			    "\"%.100s\" is not host, host:port, [ip] or "
+			    "[ip]:port",
+			    c->outbound_smarthost);
+	}
+	if ((e = config_setting_get_member(s, "routes")) != NULL &&
+	    (rc = parse_routes(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "starttls")) != NULL &&
+	    (rc = get_bool(p, e, &c->outbound_starttls)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "connect_timeout_seconds")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_TIMEOUT_CAP, &v)) != 0)
+			return rc;
+		c->outbound_connect_timeout_seconds = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "timeout_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, 1, CLI_CONFIG_OUTBOUND_TIMEOUT_CAP,
+		         &v)) != 0)
+			return rc;
+		c->outbound_timeout_seconds = (unsigned)v;
+	}
+	return 0;
+}
+
 /* Makes a relative path absolute against the data dir. */
 static int
 resolve(const struct pctx *p, const char *data_dir, char *path, size_t size,
@@ -528,7 +763,8 @@ parse_root(const struct pctx *p, config_t *cf, const char *data_dir,
     struct config *c)
 {
 	static const char *const keys[] = { "hostname", "log_level",
-		"listeners", "tls", "smtp", "imap", "store", NULL };
+		"listeners", "tls", "smtp", "imap", "store", "submission",
+		"queue", "outbound", NULL };
 	const config_setting_t *root = config_root_setting(cf), *e;
 	int rc;
 
@@ -572,6 +808,15 @@ parse_root(const struct pctx *p, config_t *cf, const char *data_dir,
 		return rc;
 	if ((e = config_setting_get_member(root, "store")) != NULL &&
 	    (rc = parse_store(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "submission")) != NULL &&
+	    (rc = parse_submission(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "queue")) != NULL &&
+	    (rc = parse_queue(p, e, c)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(root, "outbound")) != NULL &&
+	    (rc = parse_outbound(p, e, c)) != 0)
 		return rc;
 	if (!str_copy(c->data_dir, sizeof(c->data_dir), data_dir))
 		return err_set(p->err, ERR_INPUT, "data dir path too long");
@@ -652,6 +897,7 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 {
 	size_t i, k;
 	int rc = 0;
+	unsigned unserved_said = 0;
 
 	rc |= buf_printf(b,
 	    "# despatch configuration (libconfig syntax: name = value;).\n"
@@ -683,11 +929,12 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 		    cli_listener_kind_name(l->kind), l->addr, l->port,
 		    i + 1 < c->n_listeners ? "," : "");
 	}
-	rc |= buf_printf(b,
-	    "  # Not yet served by this version (later releases):\n");
 	for (k = 0; k < N_KINDS; k++) {
 		if (kinds[k].served)
 			continue;
+		if (!unserved_said++)
+			rc |= buf_printf(b, "  # Not yet served by this version"
+			                    " (later releases):\n");
 		rc |= buf_printf(b,
 		    "  # , { kind = \"%s\"; address = \"%s\"; port = %u; }\n",
 		    kinds[k].name,
@@ -755,6 +1002,70 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "  commit_batch_max = %u;\n"
 	    "};\n",
 	    (unsigned long long)c->blob_gc_grace_seconds, c->commit_batch_max);
+	rc |= buf_printf(b,
+	    "\nsubmission = {\n"
+	    "  # Per authenticated user over the last hour, on 587 and 465;"
+	    " past\n"
+	    "  # either the client gets 451 4.7.1. 0 means unlimited.\n"
+	    "  max_messages_per_hour = %u;\n"
+	    "  max_recipients_per_hour = %u;\n"
+	    "};\n\n",
+	    c->submission_max_messages_per_hour,
+	    c->submission_max_recipients_per_hour);
+	rc |= buf_printf(b,
+	    "queue = {\n"
+	    "  # A remote recipient that fails temporarily is retried after"
+	    " retry_min,\n"
+	    "  # then after twice the last wait, at most retry_max seconds"
+	    " apart.\n"
+	    "  retry_min_seconds = %u;\n"
+	    "  retry_max_seconds = %u;\n"
+	    "  # After lifetime_seconds (default 5 days) it bounces to the"
+	    " sender.\n"
+	    "  lifetime_seconds = %llu;\n"
+	    "  # The sender is told once that it is delayed after this long"
+	    " (0: never).\n"
+	    "  delay_notice_seconds = %llu;\n"
+	    "  # Outbound SMTP sessions at once (one per destination"
+	    " domain).\n"
+	    "  max_connections = %u;\n"
+	    "};\n\n",
+	    c->queue_retry_min_seconds, c->queue_retry_max_seconds,
+	    (unsigned long long)c->queue_lifetime_seconds,
+	    (unsigned long long)c->queue_delay_notice_seconds,
+	    c->queue_max_connections);
+	rc |= buf_printf(b,
+	    "outbound = {\n"
+	    "  # DNS: \"\" uses /etc/resolv.conf; \"ip\" or \"ip@port\""
+	    " sends every query\n"
+	    "  # to that recursive resolver.\n"
+	    "  resolver = \"%s\";\n"
+	    "  # The port remote mail exchangers are reached on (25).\n"
+	    "  port = %u;\n"
+	    "  # \"\": deliver by MX. Otherwise all remote mail goes to this"
+	    " host:\n"
+	    "  # \"name\", \"name:port\", \"[ip]\" or \"[ip]:port\".\n"
+	    "  smarthost = \"%s\";\n"
+	    "  # Per-domain routes (\".example.org\" also matches its"
+	    " subdomains):\n"
+	    "  # routes = ( { domain = \"example.org\"; host ="
+	    " \"[192.0.2.1]:25\"; } );\n"
+	    "  routes = (",
+	    c->outbound_resolver, c->outbound_port, c->outbound_smarthost);
+	for (k = 0; k < c->n_routes; k++)
+		rc |= buf_printf(b, "%s\n    { domain = \"%s\"; host = \"%s\"; }",
+		    k ? "," : "", c->routes[k].domain, c->routes[k].host);
+	rc |= buf_printf(b,
+	    "%s);\n"
+	    "  # Use STARTTLS when the remote offers it (no certificate"
+	    " check).\n"
+	    "  starttls = %s;\n"
+	    "  connect_timeout_seconds = %u;\n"
+	    "  # Seconds to wait for each reply of the remote.\n"
+	    "  timeout_seconds = %u;\n"
+	    "};\n",
+	    c->n_routes ? "\n  " : " ", c->outbound_starttls ? "true" : "false",
+	    c->outbound_connect_timeout_seconds, c->outbound_timeout_seconds);
 	return rc != 0 ? ERR_LIMIT : 0;
 }
 

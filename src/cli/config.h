@@ -25,6 +25,11 @@
 #define CLI_CONFIG_QUOTA_BYTES_CAP  (1ULL << 50) /* 1 PiB */
 #define CLI_CONFIG_QUOTA_MESSAGES_CAP 1000000000ULL
 #define CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP (IMAP_TIMEOUT_PREAUTH_MS / 1000)
+#define CLI_CONFIG_PER_HOUR_CAP     1000000
+#define CLI_CONFIG_RETRY_CAP        (24U * 3600)	/* a day between tries */
+#define CLI_CONFIG_LIFETIME_CAP     (30ULL * 24 * 3600) /* 30 days */
+#define CLI_CONFIG_CONNECTIONS_CAP  1000
+#define CLI_CONFIG_OUTBOUND_TIMEOUT_CAP 3600
 
 /* Reads DATA/despatch.conf: config_defaults, then every setting of the
  * file, each checked against its type and range. data_dir is made
@@ -56,5 +61,8 @@ unsigned cli_listener_std_port(enum listener_kind k);
 bool cli_hostname_ok(const char *h);
 /* Checks a numeric IPv4 or IPv6 address. */
 bool cli_addr_ok(const char *a);
+/* A route or smarthost host: "name", "name:port", "[ip]", "[ip]:port" or
+ * a numeric address. */
+bool cli_route_host_ok(const char *h);
 
 #endif

@@ -30,7 +30,17 @@ static const char valid[] =
     "  timeout_seconds = 60;\n"
     "  reject_bare_lf = true;\n"
     "};\n"
-    "store = { gc_grace_seconds = 3600; commit_batch_max = 64; };\n";
+    "store = { gc_grace_seconds = 3600; commit_batch_max = 64; };\n"
+    "submission = { max_messages_per_hour = 10; max_recipients_per_hour"
+    " = 0; };\n"
+    "queue = { retry_min_seconds = 1; retry_max_seconds = 2;"
+    " lifetime_seconds = 600; delay_notice_seconds = 0;"
+    " max_connections = 3; };\n"
+    "outbound = { resolver = \"127.0.0.1@5353\"; port = 2525;"
+    " smarthost = \"\"; starttls = false; connect_timeout_seconds = 5;"
+    " timeout_seconds = 20;\n"
+    "  routes = ( { domain = \"Example.ORG\"; host = \"[127.0.0.9]:26\"; },"
+    " { domain = \".corp.test\"; host = \"relay.corp.test\"; } ); };\n";
 
 static void
 test_valid(void **state)
@@ -57,6 +67,22 @@ test_valid(void **state)
 	assert_true(c.smtp_reject_bare_lf);
 	assert_int_equal(c.blob_gc_grace_seconds, 3600);
 	assert_int_equal(c.commit_batch_max, 64);
+	assert_int_equal(c.submission_max_messages_per_hour, 10);
+	assert_int_equal(c.submission_max_recipients_per_hour, 0);
+	assert_int_equal(c.queue_retry_min_seconds, 1);
+	assert_int_equal(c.queue_retry_max_seconds, 2);
+	assert_int_equal(c.queue_lifetime_seconds, 600);
+	assert_int_equal(c.queue_delay_notice_seconds, 0);
+	assert_int_equal(c.queue_max_connections, 3);
+	assert_string_equal(c.outbound_resolver, "127.0.0.1@5353");
+	assert_int_equal(c.outbound_port, 2525);
+	assert_false(c.outbound_starttls);
+	assert_int_equal(c.outbound_connect_timeout_seconds, 5);
+	assert_int_equal(c.outbound_timeout_seconds, 20);
+	assert_int_equal(c.n_routes, 2);
+	assert_string_equal(c.routes[0].domain, "example.org");
+	assert_string_equal(c.routes[0].host, "[127.0.0.9]:26");
+	assert_string_equal(c.routes[1].domain, ".corp.test");
 	assert_string_equal(c.data_dir, "/data");
 }
 
@@ -116,8 +142,13 @@ test_write_roundtrip(void **state)
 	assert_int_equal(r.imap_quota_messages, 50000);
 	assert_int_equal(r.smtp_max_message_size, c.smtp_max_message_size);
 	assert_string_equal(r.path, path);
+	assert_int_equal(r.queue_retry_min_seconds, 300);
+	assert_int_equal(r.queue_lifetime_seconds, 5 * 24 * 3600);
+	assert_int_equal(r.outbound_port, 25);
+	assert_true(r.outbound_starttls);
+	assert_int_equal(r.submission_max_messages_per_hour, 1000);
 
-	/* The later listeners are listed, commented, on port + offset. */
+	/* Every kind is served now: no commented listener lines. */
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 0, SEEK_END), 0);
@@ -126,11 +157,10 @@ test_write_roundtrip(void **state)
 	text = calloc(1, (size_t)n + 1);
 	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
 	(void)fclose(f);
-	assert_non_null(strstr(text,
-	    "# , { kind = \"submission\"; address = "
-	    "\"127.0.0.1\"; port = 10587; }"));
-	assert_non_null(strstr(text, "port = 10465"));
-	assert_null(strstr(text, "port = 10143")); /* not listed: served */
+	assert_null(strstr(text, "Not yet served"));
+	assert_non_null(strstr(text, "retry_min_seconds = 300;"));
+	assert_non_null(strstr(text, "lifetime_seconds = 432000;"));
+	assert_non_null(strstr(text, "routes = ( );"));
 	free(text);
 	(void)unlink(path);
 	(void)rmdir(dir);
@@ -188,9 +218,6 @@ static const struct bad_case bad[] = {
 	{ "listeners = ({ kind = \"smpt\"; address = \"127.0.0.1\"; port = "
 	  "25; });\n",
 	    "unknown kind \"smpt\"" },
-	{ "listeners = ({ kind = \"submission\"; address = \"127.0.0.1\"; "
-	  "port = 587; });\n",
-	    "not yet available" },
 	{ "listeners = ({ kind = \"smtp\"; address = \"127.0.0.1\"; port = "
 	  "25; },\n { kind = \"smtp\"; address = \"127.0.0.1\"; port = 25; "
 	  "});\n",
@@ -231,6 +258,33 @@ static const struct bad_case bad[] = {
 	{ LISTEN "log_level = \"loud\";\n", "not one of debug" },
 	{ LISTEN "smtp = 5;\n", "smtp: must be a group" },
 	{ LISTEN "tls = { cert = \"\"; };\n", "cert must not be empty" },
+	/* submission, queue, outbound */
+	{ LISTEN "submission = { max_messages = 5; };\n",
+	    "submission.max_messages: unknown setting" },
+	{ LISTEN "queue = { retry_min_seconds = 0; };\n",
+	    "queue.retry_min_seconds: 0 is below the minimum of 1" },
+	{ LISTEN "queue = { retry_min_seconds = 600; retry_max_seconds ="
+	         " 60; };\n",
+	    "retry_max_seconds (60) is below retry_min_seconds (600)" },
+	{ LISTEN "queue = { lifetime_seconds = 30; };\n",
+	    "below the minimum of 60" },
+	{ LISTEN "queue = { max_connections = 0; };\n", "below the minimum" },
+	{ LISTEN "outbound = { resolver = \"dns.example\"; };\n",
+	    "is not \"\", an IP address or ip@port" },
+	{ LISTEN "outbound = { resolver = \"127.0.0.1@0\"; };\n",
+	    "is not \"\", an IP address" },
+	{ LISTEN "outbound = { port = 0; };\n", "below the minimum of 1" },
+	{ LISTEN "outbound = { smarthost = \"[relay.example]\"; };\n",
+	    "is not host, host:port, [ip] or [ip]:port" },
+	{ LISTEN "outbound = { smarthost = \"relay:99999\"; };\n",
+	    "is not host, host:port" },
+	{ LISTEN "outbound = { routes = ( { domain = \"a.test\"; } ); };\n",
+	    "outbound.routes[0]: a route needs domain and host" },
+	{ LISTEN "outbound = { routes = ( { domain = \"a_b\"; host ="
+	         " \"x\"; } ); };\n",
+	    "is not a domain" },
+	{ LISTEN "outbound = { routes = { domain = \"a\"; }; };\n",
+	    "outbound.routes: must be a list" },
 };
 
 static void
@@ -269,6 +323,16 @@ test_hostname_addr(void **state)
 	assert_true(cli_addr_ok("0.0.0.0"));
 	assert_true(cli_addr_ok("::"));
 	assert_false(cli_addr_ok("example.test"));
+	assert_true(cli_route_host_ok("relay.example"));
+	assert_true(cli_route_host_ok("relay.example:2525"));
+	assert_true(cli_route_host_ok("[192.0.2.1]"));
+	assert_true(cli_route_host_ok("[2001:db8::1]:25"));
+	assert_true(cli_route_host_ok("2001:db8::1"));
+	assert_true(cli_route_host_ok("192.0.2.1:25"));
+	assert_false(cli_route_host_ok("[relay.example]"));
+	assert_false(cli_route_host_ok("relay.example:"));
+	assert_false(cli_route_host_ok("[192.0.2.1]25"));
+	assert_false(cli_route_host_ok(""));
 }
 
 int
