@@ -383,6 +383,7 @@ store_stats_get(struct store *st, struct store_stats *out, struct err *err)
 	Q("SELECT count(*) FROM blobs WHERE refcount = 0", unreferenced_blobs);
 	Q("SELECT count(*) FROM blobs WHERE location = 1", file_blobs);
 	Q("SELECT count(*) FROM fts_queue", fts_pending);
+	Q("SELECT count(*) FROM queue", queue_rows);
 #undef Q
 	(void)db_exec(&st->rd, "COMMIT", err);
 	out->fsyncs = atomic_load(&st->n_fsyncs);

@@ -51,6 +51,7 @@ struct commit_job {
 	struct store_msg *m;
 	struct delivery *d;
 	size_t n;
+	struct out_env *out; /* store_msg_commit_out: queue rows; NULL */
 	int64_t internaldate;
 	store_commit_cb cb;
 	void *ctx;
@@ -107,6 +108,7 @@ job_free(struct commit_job *j)
 		free(j->d[i].flags);
 	}
 	free(j->d);
+	out_env_free(&j->out);
 	free(j);
 }
 
@@ -377,6 +379,15 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 			return err->code;
 		j->d[i].mbox_id = mbox;
 	}
+	/* Queue rows (and the completion of earlier ones) ride in the same
+	 * savepoint: local delivery and queueing are one transaction. */
+	if (j->out != NULL && queue_commit_env(st, j->out, msg_id, err) != 0)
+		return err->code;
+	j->res.message_id = msg_id;
+	/* A message only for remote recipients is never in a mailbox, so
+	 * nothing searches it: it is not indexed (verify knows). */
+	if (j->n == 0)
+		return 0;
 	/* The message's text for the full-text index, queued: fts_index.c
 	 * moves it into the index later, off the 250's path. Should an op
 	 * later in the batch delete the message again (APPEND with
@@ -390,7 +401,6 @@ commit_one(struct store *st, struct commit_job *j, struct err *err)
 		    (int)m->text[i].len, SQLITE_STATIC);
 	if (step_done(st, s, "fts queue insert", err) != 0)
 		return err->code;
-	j->res.message_id = msg_id;
 	return 0;
 }
 
@@ -842,16 +852,21 @@ enqueue(struct store *st, struct commit_job *j)
 	pthread_mutex_unlock(&st->mu);
 }
 
-int
-store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
-    size_t n, store_commit_cb cb, void *ctx)
+/* store_msg_commit and store_msg_commit_out: env NULL for the former. */
+static int
+msg_commit(struct store_msg **mp, const struct store_delivery *d, size_t n,
+    const struct store_envelope *env, store_commit_cb cb, void *ctx)
 {
 	struct store_msg *m = *mp;
 	struct commit_job *j;
+	struct out_env *out = NULL;
 	struct buf fl;
 	size_t i, k;
 
-	if (m == NULL || n == 0 || !m->finished || m->failed || cb == NULL)
+	if (m == NULL || !m->finished || m->failed || cb == NULL ||
+	    (n > 0 && d == NULL))
+		return ERR_INPUT;
+	if (n == 0 && (env == NULL || env->n_rcpts == 0))
 		return ERR_INPUT;
 	for (i = 0; i < n; i++) {
 		if (d[i].mailbox == NULL)
@@ -862,8 +877,11 @@ store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
 		}
 		buf_clear(&fl);
 	}
+	if (env != NULL && (out = out_env_copy(env)) == NULL)
+		return ERR_INPUT;
 	j = xcalloc(1, sizeof(*j));
-	j->d = xcalloc(n, sizeof(*j->d));
+	j->out = out;
+	j->d = xcalloc(n ? n : 1, sizeof(*j->d));
 	for (i = 0; i < n; i++) {
 		char *name = mailbox_name(d[i].mailbox);
 
@@ -885,12 +903,31 @@ store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
 	}
 	j->m = m;
 	*mp = NULL;
-	j->internaldate =
-	    d[0].internaldate != 0 ? d[0].internaldate : (int64_t)time(NULL);
+	j->internaldate = n > 0 && d[0].internaldate != 0 ? d[0].internaldate
+	    : out != NULL && out->now != 0                ? out->now
+	                                                  : (int64_t)time(NULL);
 	j->cb = cb;
 	j->ctx = ctx;
 	enqueue(m->st, j);
 	return 0;
+}
+
+int
+store_msg_commit(struct store_msg **mp, const struct store_delivery *d,
+    size_t n, store_commit_cb cb, void *ctx)
+{
+	if (n == 0)
+		return ERR_INPUT;
+	return msg_commit(mp, d, n, NULL, cb, ctx);
+}
+
+int
+store_msg_commit_out(struct store_msg **mp, const struct store_delivery *d,
+    size_t n, const struct store_envelope *env, store_commit_cb cb, void *ctx)
+{
+	if (env == NULL)
+		return ERR_INPUT;
+	return msg_commit(mp, d, n, env, cb, ctx);
 }
 
 void

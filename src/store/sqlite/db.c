@@ -23,6 +23,7 @@
  *   triggers. A blob reaching 0 gets unreferenced_since for the GC grace.
  * - Deleting a mailbox's last entry of a message deletes the message
  *   (trigger entries_gone), which drops its part references (cascade).
+ *   From v4 on, only if no outbound queue row refers to it either.
  * - No WITHOUT ROWID tables: SQLite 3.40 (Debian 12) reports false "NULL
  *   value in" errors from PRAGMA quick_check on such tables with NOT NULL
  *   columns outside the key, which would make `store verify` cry wolf. */
@@ -142,8 +143,48 @@ static const char *const migrations[] = {
 	" hfrom TEXT NOT NULL, hto TEXT NOT NULL, hcc TEXT NOT NULL,"
 	" hbcc TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,"
 	" headers TEXT NOT NULL);",
+	/* 3 -> 4: the outbound queue (store.h), one row per remote
+	 * recipient of a stored message. Addresses are kept as given
+	 * (a remote local part is case-sensitive, RFC 5321 §2.4); domain
+	 * is the part after the last '@', lowercased, for grouping by
+	 * destination. user: the submitting user, NULL when none or once
+	 * that user is removed (the mail still leaves). Times are unix
+	 * seconds from the caller's clock; last_attempt 0: never.
+	 * queue_due serves store_queue_due and store_queue_next_due (rows
+	 * not held, by next_attempt).
+	 * A message row now lives while mailbox entries OR queue rows
+	 * refer to it: entries_gone is replaced to check queue rows too,
+	 * and queue_gone deletes a message left with neither when its
+	 * last queue row goes. The blob refcounts follow through
+	 * messages_unref and parts_unref as before. */
+	"CREATE TABLE queue(id INTEGER PRIMARY KEY,"
+	" message INTEGER NOT NULL REFERENCES messages(id),"
+	" sender TEXT NOT NULL, rcpt TEXT NOT NULL, domain TEXT NOT NULL,"
+	" orcpt TEXT, envid TEXT, notify INTEGER NOT NULL DEFAULT 0,"
+	" ret INTEGER NOT NULL DEFAULT 0,"
+	" smtputf8 INTEGER NOT NULL DEFAULT 0,"
+	" body_8bit INTEGER NOT NULL DEFAULT 0,"
+	" user INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+	" created INTEGER NOT NULL, next_attempt INTEGER NOT NULL,"
+	" last_attempt INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_reply TEXT NOT NULL DEFAULT '',"
+	" held INTEGER NOT NULL DEFAULT 0,"
+	" delay_notified INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX queue_due ON queue(next_attempt) WHERE held = 0;"
+	"CREATE INDEX queue_message ON queue(message);"
+	"CREATE INDEX queue_user ON queue(user);"
+	"DROP TRIGGER entries_gone;"
+	"CREATE TRIGGER entries_gone AFTER DELETE ON entries"
+	" WHEN NOT EXISTS (SELECT 1 FROM entries WHERE message = OLD.message)"
+	" AND NOT EXISTS (SELECT 1 FROM queue WHERE message = OLD.message)"
+	" BEGIN DELETE FROM messages WHERE id = OLD.message; END;"
+	"CREATE TRIGGER queue_gone AFTER DELETE ON queue"
+	" WHEN NOT EXISTS (SELECT 1 FROM queue WHERE message = OLD.message)"
+	" AND NOT EXISTS (SELECT 1 FROM entries WHERE message = OLD.message)"
+	" BEGIN DELETE FROM messages WHERE id = OLD.message; END;",
 };
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 #define DB_FTS_AUTOMERGE 8 /* see db_migrate */
 
@@ -186,6 +227,22 @@ static const char *const sql_text[SQL_COUNT] = {
 	                       " subject, body, headers FROM fts_queue"
 	                       " ORDER BY message",
 	[SQL_FTS_QUEUE_DROP] = "DELETE FROM fts_queue WHERE message <= ?1",
+	/* The submitting user only if still there (NULL otherwise: the
+	 * foreign key would fail the whole commit). */
+	[SQL_QUEUE_INSERT] = "INSERT INTO queue(message, sender, rcpt, domain,"
+	                     " orcpt, envid, notify, ret, smtputf8, body_8bit,"
+	                     " user, created, next_attempt)"
+	                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+	                     " (SELECT id FROM users WHERE id = ?11), ?12,"
+	                     " ?12)",
+	[SQL_QUEUE_DONE] = "DELETE FROM queue WHERE id = ?1",
+	[SQL_QUEUE_NOTIFIED] = "UPDATE queue SET delay_notified = 1"
+	                       " WHERE id = ?1",
+	[SQL_QUEUE_UPDATE] = "UPDATE queue SET attempts = attempts + 1,"
+	                     " last_attempt = ?2, next_attempt = ?3,"
+	                     " last_reply = ?4 WHERE id = ?1",
+	[SQL_QUEUE_NEXT_DUE] = "SELECT min(next_attempt) FROM queue"
+	                       " WHERE held = 0",
 	/* A blob's row and, when inline, its bytes: one statement (one read
 	 * transaction, one lock round) per blob opened. */
 	[SQL_BLOB_READ] =

@@ -1026,6 +1026,7 @@ test_migration_from_v2(void **state)
 	(void)str_fmt(path, sizeof(path), "%s/meta.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	                     TU_UNDO_V4
 	                     "DROP TABLE fts_queue;"
 	                     "UPDATE schema_version SET version = 2;",
 	                     NULL, NULL, NULL),
@@ -1036,7 +1037,7 @@ test_migration_from_v2(void **state)
 	assert_int_equal(db_int(&f->st->rd,
 	                     "SELECT version FROM schema_version", &n, &e),
 	    0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(db_int(&f->st->rd, "SELECT count(*) FROM fts", &n, &e),
 	    0);
 	assert_int_equal(n, 1);
@@ -1081,6 +1082,7 @@ test_migration_from_v1(void **state)
 	(void)str_fmt(path, sizeof(path), "%s/meta.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	                     TU_UNDO_V4
 	                     "DROP TABLE fts_queue;"
 	                     "DROP TRIGGER messages_fts_gone;"
 	                     "DROP TABLE fts; DROP TABLE subscriptions;"

@@ -605,6 +605,33 @@ store_addr_resolve(struct store *st, struct slice address,
 }
 
 int
+store_addr_owned(struct store *st, int64_t user_id, struct slice address,
+    bool *owned_out, struct err *err)
+{
+	char a[ADDR_MAX + 1], buf[32];
+	sqlite3_stmt *s;
+	int64_t n = 0;
+	int rc;
+
+	*owned_out = false;
+	/* Longer than any address we store, or with a NUL: owned by nobody. */
+	if (!str_from_slice(a, sizeof(a), address) ||
+	    memchr(a, '\0', address.len) != NULL || address.len == 0)
+		return 0;
+	str_lower(a);
+	(void)str_fmt(buf, sizeof(buf), "%lld", (long long)user_id);
+	s = prep(st,
+	    "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1"
+	    " AND address = ?2) OR EXISTS (SELECT 1 FROM aliases"
+	    " WHERE address = ?2 AND target = ?1)",
+	    err, ARGS(buf, a));
+	if ((rc = one_int(st, s, &n, err)) != 0)
+		return rc == ERR_NOTFOUND ? 0 : rc;
+	*owned_out = n != 0;
+	return 0;
+}
+
+int
 store_entry_list(struct store *st, int64_t user, const char *mailbox,
     void (*cb)(void *ctx, const struct store_entry *e), void *ctx,
     struct err *err)

@@ -60,6 +60,13 @@ enum sql_id {
 	SQL_FTS_INSERT,
 	SQL_FTS_QUEUE_SCAN,
 	SQL_FTS_QUEUE_DROP,
+	/* The outbound queue (queue.c): rows written by the commit thread,
+	 * and the due poll on the owner connection (once a second). */
+	SQL_QUEUE_INSERT,
+	SQL_QUEUE_DONE,
+	SQL_QUEUE_NOTIFIED,
+	SQL_QUEUE_UPDATE,
+	SQL_QUEUE_NEXT_DUE,
 	/* Owner-connection reads on IMAP's per-message paths (FETCH,
 	 * SEARCH HEADER, SORT, THREAD, IDLE's status poll): prepared once,
 	 * not per call. */
@@ -279,6 +286,33 @@ void commit_stop(struct store *st);
 /* Queues an op for the next batch (inline without a loop: run and done
  * before this returns). Takes op. */
 void commit_op(struct store *st, struct store_op *op);
+
+/* --- queue.c --- */
+
+/* A copy of a store_envelope for the commit thread (plain owned data). */
+struct out_rcpt {
+	char *rcpt, *domain, *orcpt; /* orcpt NULL: none */
+	unsigned notify;
+};
+struct out_env {
+	char *sender, *envid; /* envid NULL: none */
+	int ret;              /* enum store_dsn_ret */
+	bool smtputf8, body_8bit;
+	int64_t user_id, now;
+	struct out_rcpt *rcpts;
+	size_t n_rcpts;
+	int64_t *done_ids, *notified_ids;
+	size_t n_done, n_notified;
+};
+/* Checks env (non-empty rcpts with an '@' and a domain, lengths within
+ * the STORE_*_MAX limits, known ret, notify bits) and copies it. NULL
+ * if it is malformed. */
+struct out_env *out_env_copy(const struct store_envelope *env);
+void out_env_free(struct out_env **ep);
+/* Commit thread, inside the message's SAVEPOINT: the queue rows of
+ * message msg_id, then the done and notified changes. */
+int queue_commit_env(struct store *st, const struct out_env *env,
+    int64_t msg_id, struct err *err);
 
 /* --- fts_index.c --- */
 

@@ -70,6 +70,15 @@ tu_count_files(const char *dir)
 	return n;
 }
 
+/* SQL that takes a version 4 store back to version 3's schema (the
+ * outbound queue gone, entries_gone as it was), for migration tests. */
+#define TU_UNDO_V4                                                             \
+	"DROP TRIGGER queue_gone; DROP TABLE queue;"                           \
+	"DROP TRIGGER entries_gone;"                                           \
+	"CREATE TRIGGER entries_gone AFTER DELETE ON entries"                  \
+	" WHEN NOT EXISTS (SELECT 1 FROM entries WHERE message = OLD.message)" \
+	" BEGIN DELETE FROM messages WHERE id = OLD.message; END;"
+
 /* Writes one blob of n bytes into stage; returns its id. */
 static inline struct blob_id
 tu_blob(struct blob_stage *stage, const void *p, size_t n)

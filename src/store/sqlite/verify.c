@@ -78,8 +78,10 @@ check_sql(struct store *st, const char *pragma,
 	return rc == SQLITE_DONE ? 0 : db_fail(&st->rd, rc, pragma, err);
 }
 
-/* The IMAP tables (schema v2, v3): index rows belong to existing
- * messages, and every message has one or a queue row (not both); an
+/* The IMAP tables (schema v2, v3) and the outbound queue (v4): index
+ * rows belong to existing messages, and every message in a mailbox has
+ * one or an index queue row (not both); every message has mailbox
+ * entries or outbound queue rows, and queue rows a message; an
  * expunged UID is not in use; UIDs and modseqs stay below their
  * mailbox's uidnext and highestmodseq. */
 static int
@@ -94,8 +96,18 @@ check_imap(struct store *st, void (*cb)(void *, const char *), void *ctx,
 		    "index rows without a message" },
 		{ "SELECT count(*) FROM messages WHERE id NOT IN"
 		  " (SELECT rowid FROM fts) AND id NOT IN"
-		  " (SELECT message FROM fts_queue)",
+		  " (SELECT message FROM fts_queue) AND id IN"
+		  " (SELECT message FROM entries)",
 		    "messages without an index row" },
+		/* A message only queued for remote recipients has no entry
+		 * (and is not indexed); one with neither should be gone. */
+		{ "SELECT count(*) FROM messages m WHERE NOT EXISTS"
+		  " (SELECT 1 FROM entries WHERE message = m.id) AND NOT EXISTS"
+		  " (SELECT 1 FROM queue WHERE message = m.id)",
+		    "messages without mailbox entries or queue rows" },
+		{ "SELECT count(*) FROM queue WHERE message NOT IN"
+		  " (SELECT id FROM messages)",
+		    "queue rows without a message" },
 		{ "SELECT count(*) FROM fts_queue WHERE message IN"
 		  " (SELECT rowid FROM fts)",
 		    "messages both indexed and queued for the index" },
