@@ -50,6 +50,10 @@ struct dsn_report {
 	/* The Message-ID of the report without brackets, e.g. made of
 	 * random hex + "@" + hostname; the caller picks it. */
 	const char *message_id;
+	/* Appended: the original has 8-bit bytes (BODY=8BITMIME or
+	 * SMTPUTF8): its attached part is declared 8bit (RFC 2046 §5.2.1
+	 * allows no other encoding for message/rfc822). */
+	bool original_8bit;
 };
 
 /* Reads the original message: up to n bytes into p, *n_out 0 at its end
