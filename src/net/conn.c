@@ -41,6 +41,14 @@ struct net_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct tls_ctx *tls_pending; /* STARTTLS after this on_data */
+	/* Outbound only: the pending connect and the TLS client side. */
+	uv_connect_t connect_req;
+	net_conn_connect_cb connect_cb; /* NULL once reported or cancelled */
+	void *connect_ctx;
+	int connect_err; /* reported instead of UV_ECANCELED (timeout) */
+	bool connecting, tls_client;
+	void (*hs_done)(void *ctx, int status); /* client handshake waiter */
+	char sni[256];
 	char *early; /* plaintext written before the handshake ended */
 	size_t early_len;
 	char tls_info[96];
@@ -172,6 +180,17 @@ set_tls_info(struct net_conn *c)
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 }
 
+/* A client handshake that will not finish: tells its waiter once. */
+static void
+hs_fail(struct net_conn *c)
+{
+	void (*done)(void *, int) = c->hs_done;
+
+	c->hs_done = NULL;
+	if (done != NULL)
+		done(c->ctx, ERR_TEMP);
+}
+
 static void
 begin_tls(struct net_conn *c)
 {
@@ -182,10 +201,21 @@ begin_tls(struct net_conn *c)
 	c->ssl = tls_ssl_new(t, &c->rbio, &c->wbio);
 	if (c->ssl == NULL) {
 		ERR_clear_error();
+		hs_fail(c);
 		close_handles(c, "tls-error");
 		return;
 	}
 	c->cipher = xmalloc(CIPHER_BUF);
+	if (!c->tls_client)
+		return;
+	/* The client speaks first: the ClientHello goes out now. */
+	SSL_set_connect_state(c->ssl);
+	if (c->sni[0] != '\0')
+		(void)SSL_set_tlsext_host_name(c->ssl, c->sni);
+	(void)SSL_do_handshake(c->ssl); /* WANT_READ: the ClientHello */
+	ERR_clear_error();
+	flush_wbio(c);
+	update_reading(c);
 }
 
 /* Hands buffered input to the protocol until it wants more. */
@@ -239,11 +269,22 @@ tls_fill(struct net_conn *c)
 		ERR_clear_error();
 		c->close_reason =
 		    e == SSL_ERROR_ZERO_RETURN ? "tls-close" : "tls-error";
+		hs_fail(c);
 		net_conn_close(c);
 		return false;
 	}
 	if (c->tls_info[0] == '\0' && SSL_is_init_finished(c->ssl)) {
+		void (*done)(void *, int) = c->hs_done;
+
 		set_tls_info(c);
+		c->hs_done = NULL;
+		if (done != NULL) {
+			flush_wbio(
+			    c); /* our Finished before what done writes */
+			done(c->ctx, 0);
+			if (c->closing)
+				return false;
+		}
 		if (c->early_len > 0) {
 			char *p = c->early;
 			size_t n = c->early_len;
@@ -306,6 +347,7 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		(void)uv_read_stop(s);
 		if (c->close_reason == NULL)
 			c->close_reason = n == UV_EOF ? "eof" : "read-error";
+		hs_fail(c);
 		net_conn_close(c);
 		return;
 	}
@@ -329,6 +371,11 @@ on_timer(uv_timer_t *t)
 {
 	struct net_conn *c = t->data;
 
+	if (c->connecting) { /* the connect deadline passed */
+		c->connect_err = UV_ETIMEDOUT;
+		close_handles(c, "connect-timeout");
+		return;
+	}
 	if (c->closing) { /* the close deadline passed */
 		close_handles(c, c->close_reason);
 		return;
@@ -512,6 +559,12 @@ shutdown_done(uv_shutdown_t *req, int status)
 void
 net_conn_close(struct net_conn *c)
 {
+	c->hs_done = NULL; /* the caller closes: it knows */
+	if (c->connecting) {
+		c->connect_cb = NULL; /* cancelled: no report */
+		close_handles(c, "closed");
+		return;
+	}
 	if (c->closing)
 		return;
 	c->closing = true;
@@ -537,4 +590,97 @@ const char *
 net_conn_peer(const struct net_conn *c)
 {
 	return c->peer;
+}
+
+static void
+connect_done(uv_connect_t *req, int status)
+{
+	struct net_conn *c = req->data;
+	net_conn_connect_cb cb = c->connect_cb;
+
+	c->connecting = false;
+	c->connect_cb = NULL;
+	if (status == 0 && c->handles_closing)
+		status = UV_ECANCELED;
+	if (c->connect_err != 0)
+		status = c->connect_err;
+	if (status != 0) {
+		close_handles(c, "connect-error"); /* no ops: no on_close */
+		if (cb != NULL)
+			cb(c->connect_ctx, status);
+		return;
+	}
+	(void)uv_timer_stop(&c->timer);
+	(void)uv_tcp_nodelay(&c->tcp, 1);
+	if (cb != NULL)
+		cb(c->connect_ctx, 0);
+}
+
+int
+net_conn_connect(uv_loop_t *loop, const char *addr, unsigned port,
+    unsigned timeout_ms, net_conn_connect_cb cb, void *ctx,
+    struct net_conn **out)
+{
+	struct sockaddr_storage ss;
+	struct net_conn *c;
+	int r;
+
+	memset(&ss, 0, sizeof(ss));
+	if (port == 0 || port > 65535)
+		return UV_EINVAL;
+	if (uv_ip4_addr(addr, (int)port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(addr, (int)port, (struct sockaddr_in6 *)&ss) != 0)
+		return UV_EINVAL;
+	c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	r = uv_tcp_init(loop, &c->tcp);
+	if (r != 0) {
+		free(c);
+		return r;
+	}
+	c->tcp.data = c;
+	(void)uv_timer_init(loop, &c->timer);
+	c->timer.data = c;
+	(void)uv_idle_init(loop, &c->idle);
+	c->idle.data = c;
+	c->open_handles = 3;
+	(void)str_copy(c->peer, sizeof(c->peer), addr);
+	c->connect_cb = cb;
+	c->connect_ctx = ctx;
+	c->connect_req.data = c;
+	r = uv_tcp_connect(&c->connect_req, &c->tcp,
+	    (const struct sockaddr *)&ss, connect_done);
+	if (r != 0) {
+		c->connect_cb = NULL;
+		close_handles(c, "connect-error"); /* frees c; no ops yet */
+		return r;
+	}
+	c->connecting = true;
+	if (timeout_ms > 0)
+		(void)uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+	*out = c;
+	return 0;
+}
+
+int
+net_conn_starttls_client(struct net_conn *c, struct tls_ctx *tls,
+    const char *sni, void (*done)(void *ctx, int status))
+{
+	if (c->closing)
+		return ERR_INTERNAL;
+	if (c->ssl != NULL || tls == NULL || !tls_ctx_is_client(tls)) {
+		net_conn_close(c);
+		return ERR_INTERNAL;
+	}
+	c->tls_client = true;
+	c->hs_done = done;
+	/* RFC 6066 §3: no IP literals in SNI. */
+	if (sni == NULL || !str_copy(c->sni, sizeof(c->sni), sni) ||
+	    strchr(c->sni, ':') != NULL ||
+	    strspn(c->sni, "0123456789.") == strlen(c->sni))
+		c->sni[0] = '\0';
+	c->tls_pending = tls;
+	if (!c->delivering)
+		begin_tls(c);
+	return 0;
 }

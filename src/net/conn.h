@@ -48,6 +48,21 @@ struct net_conn_ops {
  * error (nothing allocated). Reading starts with net_conn_start. */
 int net_conn_accept(uv_loop_t *loop, uv_stream_t *server,
     struct net_conn **out);
+/* The outcome of net_conn_connect: status 0, connected (set the ops
+ * with net_conn_start); else a negative libuv error (UV_ECONNREFUSED,
+ * UV_ETIMEDOUT after the timeout, ...) and the connection is already
+ * being freed: never touch it again. */
+typedef void (*net_conn_connect_cb)(void *ctx, int status);
+/* Opens an outbound TCP connection to a numeric IPv4 or IPv6 address
+ * (no DNS here) and port; *out is the connection from now on, so that
+ * net_conn_close can cancel the attempt (then cb does not run and
+ * nothing else is called). timeout_ms 0: the kernel's own. cb runs
+ * exactly once otherwise, from the loop, never inside this call.
+ * 0, or a negative libuv error (UV_EINVAL: not a numeric address or a
+ * bad port; nothing allocated, cb will not run). */
+int net_conn_connect(uv_loop_t *loop, const char *addr, unsigned port,
+    unsigned timeout_ms, net_conn_connect_cb cb, void *ctx,
+    struct net_conn **out);
 /* Sets the callbacks and starts reading. */
 void net_conn_start(struct net_conn *c, const struct net_conn_ops *ops,
     void *ctx);
@@ -69,6 +84,17 @@ void net_conn_resume(struct net_conn *c);
  * net_conn_accept it gives implicit TLS (IMAPS): bytes written before
  * the handshake has finished are held and sent once it has. */
 int net_conn_starttls(struct net_conn *c, struct tls_ctx *tls);
+/* Switches to TLS as the client (RFC 3207 §4, after the server's 220
+ * to STARTTLS) with a tls_ctx_new_client context: plaintext received
+ * and not consumed is discarded, the ClientHello goes out at once with
+ * SNI = sni (NULL, or an IP address: none). done(ctx, 0) runs (with
+ * the ops' ctx) when the handshake has finished; done(ctx, ERR_TEMP)
+ * if the handshake fails or the peer closes first; then the connection
+ * closes and on_close follows. done does not run after the caller's own
+ * net_conn_close. Write nothing until done(ctx, 0). 0, or ERR_INTERNAL
+ * (already TLS, not a client context: the connection is closing). */
+int net_conn_starttls_client(struct net_conn *c, struct tls_ctx *tls,
+    const char *sni, void (*done)(void *ctx, int status));
 bool net_conn_is_tls(const struct net_conn *c);
 /* The negotiated protocol and cipher, for the log; "" without TLS. */
 const char *net_conn_tls_info(const struct net_conn *c);

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* OpenSSL 3 server contexts: TLS 1.2+ with forward-secret AEAD suites. */
+/* OpenSSL 3 server contexts: TLS 1.2+ with forward-secret AEAD suites;
+ * and the outbound client's opportunistic context. */
+#include <stdbool.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -12,6 +15,7 @@
 struct tls_ctx {
 	SSL_CTX *ssl;
 	unsigned refs;
+	bool client; /* tls_ctx_new_client */
 };
 
 /* TLS 1.2 suites: ECDHE with AEAD only (Mozilla "intermediate"). TLS 1.3
@@ -87,6 +91,46 @@ tls_ctx_new(const char *cert_path, const char *key_path, struct tls_ctx **out,
 fail:
 	SSL_CTX_free(ssl);
 	return rc;
+}
+
+int
+tls_ctx_new_client(struct tls_ctx **out, struct err *err)
+{
+	SSL_CTX *ssl = SSL_CTX_new(TLS_client_method());
+	struct tls_ctx *t;
+
+	if (ssl == NULL)
+		return err_set(err, ERR_INTERNAL, "SSL_CTX_new: %s",
+		    ssl_error_string());
+	if (SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
+		err_set(err, ERR_INTERNAL, "TLS settings: %s",
+		    ssl_error_string());
+		SSL_CTX_free(ssl);
+		return ERR_INTERNAL;
+	}
+	/* RFC 7435: opportunistic security takes any certificate; it still
+	 * beats plaintext against a passive listener. DANE/MTA-STS would
+	 * set a verify callback here. */
+	SSL_CTX_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_options(ssl,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	        SSL_OP_CLEANSE_PLAINTEXT);
+	SSL_CTX_set_mode(ssl,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+	        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
+	t = xcalloc(1, sizeof(*t));
+	t->ssl = ssl;
+	t->refs = 1;
+	t->client = true;
+	*out = t;
+	return 0;
+}
+
+bool
+tls_ctx_is_client(const struct tls_ctx *t)
+{
+	return t->client;
 }
 
 struct tls_ctx *
