@@ -62,8 +62,10 @@ int store_user_add(struct store *st, const char *address, const char *pwhash,
 int store_user_passwd(struct store *st, const char *address,
     const char *pwhash, struct err *err);
 /* Removes the user, their mailboxes and aliases pointing only at them;
- * messages left without entries are deleted and their blobs lose a
- * reference (collected after the grace period). */
+ * messages left without entries (and without outbound queue rows) are
+ * deleted and their blobs lose a reference (collected after the grace
+ * period). The user's queued outbound mail stays queued (its rows'
+ * user_id becomes 0). */
 int store_user_remove(struct store *st, const char *address, struct err *err);
 /* Calls cb for each user (of `domain`, or all when NULL), sorted. The
  * struct is valid only during the call. */

@@ -787,6 +787,51 @@ test_hold_retry_remove(void **state)
 	assert_true(problems >= 1);
 }
 
+/* A second handle on the same store, as the CLI opens it while serve
+ * runs: its admin changes and serve's commits see each other at once
+ * (no read snapshot is kept open between calls). */
+static void
+test_second_process_view(void **state)
+{
+	struct fx *f = *state;
+	const char *rc[] = { "x@remote.example", "y@remote.example" };
+	struct store_opts o = { 0 };
+	struct store_queue_update u = { 0 };
+	struct store *cli;
+	struct qrows l = { 0 };
+	int64_t when;
+	size_t n;
+	struct err e;
+
+	(void)queue_remote(f, "shared", 100, rc, 2);
+	assert_int_equal(store_queue_next_due(f->st, &when, &e), 0);
+	assert_int_equal(when, 100);
+	o.dir = f->dir;
+	o.batch_max = 1;
+	o.gc_grace_seconds = 3600;
+	assert_int_equal(store_open(&o, &cli, &e), 0);
+	assert_int_equal(store_queue_list(cli, on_row, &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(store_queue_hold(cli, 0, true, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_queue_next_due(f->st, &when, &e), 0);
+	assert_int_equal(when, INT64_MAX);
+	assert_int_equal(store_queue_hold(cli, l.v[1].id, false, &n, &e), 0);
+	assert_int_equal(store_queue_retry(cli, l.v[1].id, 7, &n, &e), 0);
+	assert_int_equal(store_queue_next_due(f->st, &when, &e), 0);
+	assert_int_equal(when, 7);
+	/* Removed by the CLI while serve had it in flight: serve's outcome
+	 * for it is skipped. */
+	assert_int_equal(store_queue_remove(cli, l.v[1].id, &n, &e), 0);
+	u = (struct store_queue_update){ l.v[1].id, false, 8, 9, "451 x" };
+	assert_int_equal(update(f, &u, 1).status, 0);
+	assert_int_equal(store_queue_next_due(f->st, &when, &e), 0);
+	assert_int_equal(when, INT64_MAX);
+	assert_int_equal(list(f)->n, 1);
+	store_close(&cli);
+	verify_clean(f);
+}
+
 static void
 test_addr_owned(void **state)
 {
@@ -927,6 +972,8 @@ main(void)
 		    setup_loop, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_retry_remove,
 		    setup_inline, teardown),
+		cmocka_unit_test_setup_teardown(test_second_process_view,
+		    setup_loop, teardown),
 		cmocka_unit_test_setup_teardown(test_addr_owned, setup_inline,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v3,
