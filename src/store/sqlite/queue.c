@@ -482,13 +482,16 @@ fail:
 	return err->code;
 }
 
+/* One row (id = ?1, by its key) or every row (?1 = 0, a scan). */
+#define ROWS(where_one, where_all, id) ((id) != 0 ? (where_one) : (where_all))
+
 int
 store_queue_hold(struct store *st, int64_t id, bool held, size_t *n_out,
     struct err *err)
 {
 	return admin(st,
-	    "UPDATE queue SET held = ?2 WHERE (?1 = 0 OR id = ?1)"
-	    " AND held != ?2",
+	    ROWS("UPDATE queue SET held = ?2 WHERE id = ?1 AND held != ?2",
+	        "UPDATE queue SET held = ?2 WHERE held != ?2", id),
 	    id, held ? 1 : 0, n_out, err);
 }
 
@@ -497,14 +500,16 @@ store_queue_retry(struct store *st, int64_t id, int64_t now, size_t *n_out,
     struct err *err)
 {
 	return admin(st,
-	    "UPDATE queue SET next_attempt = ?2 WHERE ?1 = 0 OR id = ?1", id,
-	    now, n_out, err);
+	    ROWS("UPDATE queue SET next_attempt = ?2 WHERE id = ?1",
+	        "UPDATE queue SET next_attempt = ?2", id),
+	    id, now, n_out, err);
 }
 
 int
 store_queue_remove(struct store *st, int64_t id, size_t *n_out, struct err *err)
 {
 	/* Messages left with neither rows nor entries go (queue_gone). */
-	return admin(st, "DELETE FROM queue WHERE ?1 = 0 OR id = ?1", id, 0,
-	    n_out, err);
+	return admin(st,
+	    ROWS("DELETE FROM queue WHERE id = ?1", "DELETE FROM queue", id),
+	    id, 0, n_out, err);
 }
