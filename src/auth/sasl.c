@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* SASL PLAIN (RFC 4616) decoding into wiped memory. */
+/* SASL PLAIN (RFC 4616) and LOGIN decoding into wiped memory. */
 #include <string.h>
 
 #include <sodium.h>
@@ -65,4 +65,55 @@ auth_sasl_plain(struct slice b64, char *authzid, char *authcid,
 out:
 	auth_secret_free(&raw);
 	return rc;
+}
+
+/* Decodes b64 into a new secret of at most max bytes without NUL. */
+static int
+decode_field(struct slice b64, size_t max, struct auth_secret **out,
+    struct err *err)
+{
+	struct auth_secret *raw = NULL;
+	size_t n = 0, cap = b64.len / 4 * 3 + 3;
+	const char *end;
+	int rc;
+
+	*out = NULL;
+	if (b64.len == 0 || b64.len > 4 * (max + 2) / 3 + 4)
+		return err_set(err, ERR_INPUT, "LOGIN response size");
+	if ((rc = auth_secret_new(cap, &raw, err)) != 0)
+		return rc;
+	if (sodium_base642bin((unsigned char *)raw->p, cap, b64.p, b64.len,
+	        NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != b64.p + b64.len) {
+		auth_secret_free(&raw);
+		return err_set(err, ERR_INPUT, "bad base64");
+	}
+	if (n == 0 || n > max || memchr(raw->p, '\0', n) != NULL) {
+		auth_secret_free(&raw);
+		return err_set(err, ERR_INPUT, "bad LOGIN field");
+	}
+	raw->len = n;
+	raw->p[n] = '\0';
+	*out = raw;
+	return 0;
+}
+
+int
+auth_sasl_login_user(struct slice b64, char *authcid, struct err *err)
+{
+	struct auth_secret *f = NULL;
+	int rc = decode_field(b64, AUTH_SASL_ID_MAX, &f, err);
+
+	if (rc != 0)
+		return rc;
+	memcpy(authcid, f->p, f->len + 1);
+	auth_secret_free(&f);
+	return 0;
+}
+
+int
+auth_sasl_login_pass(struct slice b64, struct auth_secret **pw_out,
+    struct err *err)
+{
+	return decode_field(b64, AUTH_PASSWORD_MAX, pw_out, err);
 }

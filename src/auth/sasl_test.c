@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for SASL PLAIN decoding (RFC 4616). */
+/* Unit tests for SASL PLAIN (RFC 4616) and LOGIN decoding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "auth/sasl.h"
 
@@ -66,12 +67,64 @@ test_plain_invalid(void **state)
 	assert_int_equal(plain("AGJvYgBwAHc=", z, c, pw), ERR_INPUT);
 }
 
+static void
+test_login(void **state)
+{
+	char c[AUTH_SASL_ID_MAX + 1], raw[AUTH_PASSWORD_MAX + 2];
+	char b64[2 * AUTH_PASSWORD_MAX];
+	struct auth_secret *pw = NULL;
+	struct err err = { 0 };
+	size_t n;
+
+	(void)state;
+	assert_int_equal(auth_sasl_login_user(SLICE_LIT("YWxpY2U="), c, &err),
+	    0);
+	assert_string_equal(c, "alice");
+	assert_int_equal(auth_sasl_login_pass(SLICE_LIT("c2VjcmV0"), &pw, &err),
+	    0);
+	assert_string_equal(pw->p, "secret");
+	assert_int_equal(pw->len, 6);
+	auth_secret_free(&pw);
+	assert_int_equal(auth_sasl_login_user(SLICE_LIT(""), c, &err),
+	    ERR_INPUT);
+	assert_int_equal(auth_sasl_login_user(SLICE_LIT("="), c, &err),
+	    ERR_INPUT);
+	assert_int_equal(auth_sasl_login_user(SLICE_LIT("!!!!"), c, &err),
+	    ERR_INPUT);
+	assert_int_equal(auth_sasl_login_user(SLICE_LIT("YQBi"), c, &err),
+	    ERR_INPUT); /* "a\0b" */
+	assert_int_equal(auth_sasl_login_pass(SLICE_LIT("YQBi"), &pw, &err),
+	    ERR_INPUT);
+	assert_null(pw);
+	/* The limits: AUTH_SASL_ID_MAX and AUTH_PASSWORD_MAX pass, one more
+	 * byte fails. */
+	for (n = AUTH_SASL_ID_MAX; n <= AUTH_SASL_ID_MAX + 1; n++) {
+		memset(raw, 'u', n);
+		sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw, n,
+		    sodium_base64_VARIANT_ORIGINAL);
+		assert_int_equal(auth_sasl_login_user(slice_cstr(b64), c, &err),
+		    n <= AUTH_SASL_ID_MAX ? 0 : ERR_INPUT);
+	}
+	for (n = AUTH_PASSWORD_MAX; n <= AUTH_PASSWORD_MAX + 1; n++) {
+		memset(raw, 'p', n);
+		sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw, n,
+		    sodium_base64_VARIANT_ORIGINAL);
+		assert_int_equal(auth_sasl_login_pass(slice_cstr(b64), &pw,
+		                     &err),
+		    n <= AUTH_PASSWORD_MAX ? 0 : ERR_INPUT);
+		if (pw != NULL)
+			assert_int_equal(pw->len, n);
+		auth_secret_free(&pw);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_plain_invalid),
+		cmocka_unit_test(test_login),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The SMTP commands: one const table of {verb, allowed states, handler}
  * (OpenSMTPD commands[]) and the handlers of RFC 5321 §4.1.1, RFC 3207
- * STARTTLS and RFC 3030 BDAT. */
+ * STARTTLS, RFC 3030 BDAT, RFC 3461 DSN parameters and, on submission,
+ * the rules of an authenticated sender (RFC 6409). */
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/str.h"
 #include "net/tls_int.h"
 #include "smtp/session_int.h"
@@ -14,7 +16,16 @@ struct smtp_cmd {
 	const char *verb;
 	unsigned states; /* SMTP_STATE_* bits where it is allowed */
 	void (*handler)(struct smtp_session *s, struct slice args);
+	bool needs_auth; /* on submission: 530 before AUTH */
 };
+
+_Static_assert(SMTP_ENVID_MAX == STORE_ENVID_MAX, "ENVID limits differ");
+_Static_assert(SMTP_ORCPT_MAX == STORE_ORCPT_MAX, "ORCPT limits differ");
+_Static_assert(SMTP_NOTIFY_SUCCESS == STORE_NOTIFY_SUCCESS &&
+        SMTP_NOTIFY_FAILURE == STORE_NOTIFY_FAILURE &&
+        SMTP_NOTIFY_DELAY == STORE_NOTIFY_DELAY &&
+        SMTP_NOTIFY_NEVER == STORE_NOTIFY_NEVER,
+    "NOTIFY bits differ");
 
 /* Copies a client string for a log line. */
 #define SAFE(buf, sl) log_safe((buf), sizeof(buf), (sl))
@@ -62,8 +73,13 @@ cmd_ehlo(struct smtp_session *s, struct slice args)
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-SMTPUTF8");
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_reply(s, "250-DSN");
 	if (s->tls != NULL && !s->tls_on)
 		smtp_reply(s, "250-STARTTLS");
+	/* RFC 4954 §4 allows hiding AUTH until TLS: no password is ever
+	 * invited over plaintext. */
+	if (s->submission && s->tls_on)
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250 CHUNKING");
 }
 
@@ -73,6 +89,54 @@ cmd_helo(struct smtp_session *s, struct slice args)
 	cmd_helo_common(s, args, false);
 	if (s->state == SMTP_STATE_READY)
 		smtp_reply(s, "250 %s", s->hostname);
+}
+
+/* Submission: the sender must be one of the user's own addresses (not
+ * the null path), and the user within their hourly message limit. Replies
+ * and returns false otherwise. */
+static bool
+submit_sender_ok(struct smtp_session *s, const struct smtp_path *p)
+{
+	struct err err = { 0 };
+	char safe[128];
+	bool owned = false;
+
+	if (p->len == 0) {
+		log_info(&s->log,
+		    "event=reject cmd=MAIL reason=null-sender user=%s",
+		    s->user);
+		smtp_reply(s,
+		    "553 5.7.1 Sender address rejected: not owned "
+		    "by you");
+		return false;
+	}
+	if (store_addr_owned(s->srv->st, s->user_id,
+	        slice_make(p->addr, p->len), &owned, &err) != 0) {
+		log_warn(&s->log, "event=error cmd=MAIL err=\"%s\"", err.msg);
+		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
+		return false;
+	}
+	if (!owned) {
+		log_info(&s->log,
+		    "event=reject cmd=MAIL reason=not-owned user=%s "
+		    "from=\"%s\"",
+		    s->user, SAFE(safe, slice_make(p->addr, p->len)));
+		smtp_reply(s,
+		    "553 5.7.1 Sender address rejected: not owned "
+		    "by you");
+		return false;
+	}
+	if (!smtp_ratelimit_allows(s->srv->ratelimit, s->user_id, clock_now(),
+	        1, 0)) {
+		log_info(&s->log,
+		    "event=reject cmd=MAIL reason=rate-messages user=%s",
+		    s->user);
+		smtp_reply(s,
+		    "451 4.7.1 Too many messages this hour, try "
+		    "again later");
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -110,8 +174,13 @@ cmd_mail(struct smtp_session *s, struct slice args)
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	if (s->submission && !submit_sender_ok(s, &m.path))
+		return;
 	memcpy(s->sender, m.path.addr, m.path.len + 1);
 	s->smtputf8 = m.smtputf8;
+	s->body_8bit = m.body == SMTP_BODY_8BITMIME;
+	s->ret = m.ret;
+	memcpy(s->envid, m.envid, sizeof(s->envid));
 	s->state = SMTP_STATE_MAIL;
 	log_debug(&s->log, "event=mail from=\"%s\"",
 	    SAFE(safe, slice_make(m.path.addr, m.path.len)));
@@ -144,6 +213,43 @@ add_users(struct smtp_session *s, const int64_t *ids, size_t n)
 		}
 		s->users[s->n_users++] = ids[i];
 	}
+	return true;
+}
+
+/* Appends a recipient record (strings copied into the transaction
+ * arena). false when the arena's budget is spent. */
+static bool
+add_rec(struct smtp_session *s, struct smtp_rcpt_rec **v, size_t *n,
+    size_t *cap, struct slice addr, const struct smtp_rcpt_args *r)
+{
+	struct smtp_rcpt_rec *p;
+	char *a, *o = NULL;
+	size_t c;
+
+	if (*n == *cap) {
+		c = *cap ? *cap * 2 : 8;
+		p = arena_alloc(s->txn, c * sizeof(*p));
+		if (p == NULL)
+			return false;
+		if (*n > 0)
+			memcpy(p, *v, *n * sizeof(*p));
+		*v = p;
+		*cap = c;
+	}
+	a = arena_alloc(s->txn, addr.len + 1);
+	if (a == NULL)
+		return false;
+	memcpy(a, addr.p, addr.len);
+	a[addr.len] = '\0';
+	if (r->has_orcpt) {
+		c = strlen(r->orcpt);
+		o = arena_alloc(s->txn, c + 1);
+		if (o == NULL)
+			return false;
+		memcpy(o, r->orcpt, c + 1);
+	}
+	(*v)[*n] = (struct smtp_rcpt_rec){ a, o, r->notify };
+	(*n)++;
 	return true;
 }
 
@@ -195,9 +301,33 @@ cmd_rcpt(struct smtp_session *s, struct slice args)
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
 		return;
 	}
+	if (s->submission &&
+	    !smtp_ratelimit_allows(s->srv->ratelimit, s->user_id, clock_now(),
+	        1, (unsigned)s->n_rcpt + 1)) {
+		log_info(&s->log,
+		    "event=reject cmd=RCPT reason=rate-recipients user=%s",
+		    s->user);
+		smtp_reply(s,
+		    "451 4.7.1 Too many recipients this hour, try "
+		    "again later");
+		return;
+	}
 	switch (st) {
 	case STORE_ADDR_LOCAL:
 		break;
+	case STORE_ADDR_FOREIGN:
+		if (!s->submission)
+			goto relay;
+		/* An authenticated user's mail to the world: queued. */
+		if (!add_rec(s, &s->remote, &s->n_remote, &s->cap_remote, addr,
+		        &r)) {
+			smtp_reply(s, "452 4.5.3 Too many recipients");
+			return;
+		}
+		s->n_rcpt++;
+		s->state = SMTP_STATE_RCPT;
+		smtp_reply(s, "250 2.1.5 Ok");
+		return;
 	case STORE_ADDR_UNKNOWN_USER:
 		log_info(&s->log,
 		    "event=reject cmd=RCPT reason=unknown-user "
@@ -205,15 +335,18 @@ cmd_rcpt(struct smtp_session *s, struct slice args)
 		    SAFE(safe, addr));
 		smtp_reply_error(s, "550 5.1.1 No such user here");
 		return;
-	case STORE_ADDR_FOREIGN:
 	default:
+	relay:
 		log_info(&s->log,
 		    "event=reject cmd=RCPT reason=relay rcpt=\"%s\"",
 		    SAFE(safe, addr));
 		smtp_reply_error(s, "554 5.7.1 Relay access denied");
 		return;
 	}
-	if (n == 0 || !add_users(s, ids, n)) {
+	if (n == 0 || !add_users(s, ids, n) ||
+	    ((r.notify & SMTP_NOTIFY_SUCCESS) &&
+	        !add_rec(s, &s->notify_ok, &s->n_notify_ok, &s->cap_notify_ok,
+	            addr, &r))) {
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
@@ -324,7 +457,8 @@ cmd_help(struct smtp_session *s, struct slice args)
 {
 	(void)args;
 	smtp_reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET");
-	smtp_reply(s, "214 2.0.0 NOOP QUIT HELP VRFY STARTTLS");
+	smtp_reply(s, "214 2.0.0 NOOP QUIT HELP VRFY STARTTLS%s",
+	    s->submission ? " AUTH" : "");
 }
 
 static void
@@ -367,9 +501,10 @@ cmd_starttls(struct smtp_session *s, struct slice args)
 static const struct smtp_cmd commands[] = {
 	{ "EHLO", IDLE | TXN | SMTP_STATE_CHUNKING, cmd_ehlo },
 	{ "HELO", IDLE | TXN | SMTP_STATE_CHUNKING, cmd_helo },
-	{ "MAIL", SMTP_STATE_READY, cmd_mail },
-	{ "RCPT", TXN, cmd_rcpt },
-	{ "DATA", TXN, cmd_data },
+	{ "MAIL", SMTP_STATE_READY, cmd_mail, true },
+	{ "RCPT", TXN, cmd_rcpt, true },
+	{ "DATA", TXN, cmd_data, true },
+	{ "AUTH", SMTP_STATE_READY, smtp_cmd_auth },
 	{ "BDAT", SMTP_STATES_ANY, cmd_bdat }, /* reads its chunk always */
 	{ "RSET", IDLE | TXN | SMTP_STATE_CHUNKING, cmd_rset },
 	{ "NOOP", SMTP_STATES_ANY, cmd_noop },
@@ -395,6 +530,11 @@ smtp_dispatch(struct smtp_session *s, struct slice line)
 		    "event=reject reason=unknown-command verb=\"%s\"",
 		    SAFE(safe, verb));
 		smtp_reply_error(s, "500 5.5.1 Command unrecognized");
+		return;
+	}
+	if (commands[i].needs_auth && s->submission && s->user_id == 0 &&
+	    s->state != SMTP_STATE_GREETED) {
+		smtp_reply_error(s, "530 5.7.0 Authentication required");
 		return;
 	}
 	if (!(commands[i].states & s->state)) {

@@ -1,19 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /* From DATA/BDAT bytes to a committed message: trace headers, streaming
- * into the store as bytes arrive, the limits that fail a transaction
- * (which then swallows the rest of its data and answers once), and the
- * commit whose callback alone may say 250. */
+ * into the store as bytes arrive (on submission the header block is held
+ * first, to add Message-ID and Date when missing), the limits that fail a
+ * transaction (which then swallows the rest of its data and answers
+ * once), and the commit whose callback alone may say 250: local
+ * recipients get a mailbox entry, remote ones a queue row, in one
+ * transaction. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <sodium.h>
 
+#include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/str.h"
+#include "smtp/queue.h"
 #include "smtp/session_int.h"
 
 #include "lib/banned.h"
+
+/* XXX(submission): the queue owner's smtp/queue.c is not in the tree yet;
+ * weak references keep the server linking without it (a NULL queue is
+ * never called, and serve sets one only once queue.c exists). Drop the
+ * weak marks when queue.c lands. */
+void smtp_queue_kick(struct smtp_queue *q) __attribute__((weak));
+void smtp_queue_notify_delivered(struct smtp_queue *q, int64_t message_id,
+    const char *sender, const char *envid, enum store_dsn_ret ret,
+    int64_t arrival, const struct dsn_rcpt *rcpts, size_t n)
+    __attribute__((weak));
 
 const char *
 smtp_txn_error_text(int code)
@@ -85,6 +100,8 @@ smtp_ingest_begin(struct smtp_session *s, bool dot_mode)
 	smtp_data_init(&s->scan, dot_mode);
 	s->body_size = 0;
 	s->txn_error = 0;
+	buf_reset(&s->hold);
+	s->holding = s->submission;
 	if (store_msg_new(s->srv->st, &s->msg, &err) != 0) {
 		log_warn(&s->log, "event=error op=msg_new err=\"%s\"", err.msg);
 		return store_code(err.code);
@@ -93,7 +110,9 @@ smtp_ingest_begin(struct smtp_session *s, bool dot_mode)
 	str_hex(s->msgid, rnd, sizeof(rnd));
 	(void)gmtime_r(&now, &tm);
 	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	if (s->smtputf8)
+	if (s->user_id != 0) /* RFC 3848 §2, RFC 6531 §3.7.3: "A" */
+		with = s->smtputf8 ? "UTF8SMTPSA" : "ESMTPSA";
+	else if (s->smtputf8)
 		with = s->tls_on ? "UTF8SMTPS" : "UTF8SMTP";
 	else if (s->esmtp)
 		with = s->tls_on ? "ESMTPS" : "ESMTP";
@@ -119,13 +138,108 @@ smtp_ingest_begin(struct smtp_session *s, bool dot_mode)
 	return 0;
 }
 
+static void
+write_msg(struct smtp_session *s, const char *p, size_t n)
+{
+	struct err err = { 0 };
+
+	if (s->txn_error == 0 && n > 0 &&
+	    store_msg_write(s->msg, p, n, &err) != 0)
+		txn_fail(s, store_code(err.code), "store");
+}
+
+/* Is there a field `name` (any case, ":" after optional WSP) among the
+ * CRLF lines of hdr? Continuation lines are skipped. */
+static bool
+has_field(struct slice hdr, struct slice name)
+{
+	size_t i = 0, j;
+	const char *lf;
+
+	while (i < hdr.len) {
+		struct slice rest = slice_skip(hdr, i);
+
+		if (rest.p[0] != ' ' && rest.p[0] != '\t' &&
+		    slice_has_prefix_ci(rest, name)) {
+			for (j = name.len; j < rest.len &&
+			     (rest.p[j] == ' ' || rest.p[j] == '\t');
+			     j++)
+				;
+			if (j < rest.len && rest.p[j] == ':')
+				return true;
+		}
+		lf = memchr(rest.p, '\n', rest.len);
+		i = lf == NULL ? hdr.len : (size_t)(lf - hdr.p) + 1;
+	}
+	return false;
+}
+
+/* The held header block (its first hdr_len bytes are the fields) goes to
+ * the store, after the fields RFC 6409 §8.2, §8.3 let us add. */
+static void
+release_hold(struct smtp_session *s, size_t hdr_len)
+{
+	struct slice hdr = slice_make(s->hold.p, hdr_len);
+	unsigned char rnd[16];
+	char add[512], id[33], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n = 0;
+
+	s->holding = false;
+	if (!has_field(hdr, SLICE_LIT("Message-ID"))) {
+		randombytes_buf(rnd, sizeof(rnd));
+		str_hex(id, rnd, sizeof(rnd));
+		if (str_fmt(add, sizeof(add), "Message-ID: <%s@%s>\r\n", id,
+		        s->hostname))
+			n = strlen(add);
+	}
+	if (!has_field(hdr, SLICE_LIT("Date"))) {
+		(void)gmtime_r(&now, &tm);
+		(void)strftime(date, sizeof(date),
+		    "%a, %d %b %Y %H:%M:%S +0000", &tm);
+		if (str_fmt(add + n, sizeof(add) - n, "Date: %s\r\n", date))
+			n += strlen(add + n);
+	}
+	write_msg(s, add, n);
+	write_msg(s, s->hold.p, s->hold.len);
+	buf_clear(&s->hold);
+	buf_init(&s->hold, SMTP_SUBMIT_HOLD_MAX);
+}
+
+/* Submission: holds bytes until the end of the header block (an empty
+ * line), then releases them with the missing fields. Past
+ * SMTP_SUBMIT_HOLD_MAX the block is streamed as it is. */
+static void
+hold_output(struct smtp_session *s, const char *p, size_t n)
+{
+	size_t from = s->hold.len >= 3 ? s->hold.len - 3 : 0;
+	const char *end;
+
+	if (buf_append(&s->hold, p, n) != 0) {
+		log_info(&s->log, "event=submit-header-unscanned size=%zu",
+		    s->hold.len + n);
+		s->holding = false;
+		write_msg(s, s->hold.p, s->hold.len);
+		write_msg(s, p, n);
+		buf_clear(&s->hold);
+		buf_init(&s->hold, SMTP_SUBMIT_HOLD_MAX);
+		return;
+	}
+	if (s->hold.len >= 2 && memcmp(s->hold.p, "\r\n", 2) == 0) {
+		release_hold(s, 0); /* no header fields at all */
+		return;
+	}
+	end = memmem(s->hold.p + from, s->hold.len - from, "\r\n\r\n", 4);
+	if (end != NULL)
+		release_hold(s, (size_t)(end - s->hold.p) + 2);
+}
+
 /* Message bytes out of the scanner: checked against the limits and
  * streamed to the store while the transaction is healthy. */
 static void
 take_output(struct smtp_session *s, const char *p, size_t n)
 {
-	struct err err = { 0 };
-
 	if (s->txn_error != 0)
 		return;
 	s->body_size += n;
@@ -135,8 +249,10 @@ take_output(struct smtp_session *s, const char *p, size_t n)
 		txn_fail(s, SMTP_TXN_LOOP, "");
 	else if (s->scan.bare_seen && s->reject_bare_lf)
 		txn_fail(s, SMTP_TXN_BARE, "");
-	else if (n > 0 && store_msg_write(s->msg, p, n, &err) != 0)
-		txn_fail(s, store_code(err.code), "store");
+	else if (s->holding && n > 0)
+		hold_output(s, p, n);
+	else
+		write_msg(s, p, n);
 }
 
 static void
@@ -149,24 +265,76 @@ after_transaction(struct smtp_session *s)
 	}
 }
 
+static enum store_dsn_ret
+store_ret(enum smtp_ret r)
+{
+	switch (r) {
+	case SMTP_RET_HDRS:
+		return STORE_RET_HDRS;
+	case SMTP_RET_FULL:
+		return STORE_RET_FULL;
+	default:
+		return STORE_RET_DEFAULT;
+	}
+}
+
+/* After the 250: wake the queue for remote recipients, and have it send
+ * the "delivered" report for local ones that asked NOTIFY=SUCCESS. */
+static void
+after_accept(struct smtp_session *s, int64_t message_id)
+{
+	struct smtp_queue *q = s->srv->queue;
+	struct dsn_rcpt *d;
+	size_t i;
+
+	if (s->submission)
+		smtp_ratelimit_add(s->srv->ratelimit, s->user_id, clock_now(),
+		    1, (unsigned)s->n_rcpt);
+	if (q == NULL)
+		return;
+	if (s->n_remote > 0 && smtp_queue_kick != NULL)
+		smtp_queue_kick(q);
+	if (s->n_notify_ok == 0 || s->sender[0] == '\0' ||
+	    smtp_queue_notify_delivered == NULL)
+		return;
+	d = xcalloc(s->n_notify_ok, sizeof(*d));
+	for (i = 0; i < s->n_notify_ok; i++) {
+		d[i].rcpt = s->notify_ok[i].rcpt;
+		d[i].orcpt = s->notify_ok[i].orcpt;
+		d[i].action = DSN_DELIVERED;
+		d[i].status = "2.0.0";
+	}
+	smtp_queue_notify_delivered(q, message_id, s->sender,
+	    s->envid[0] != '\0' ? s->envid : NULL, store_ret(s->ret),
+	    clock_now(), d, s->n_notify_ok);
+	free(d);
+}
+
 static void
 commit_done(void *ctx, const struct store_commit_result *res)
 {
 	struct smtp_session *s = ctx;
-	char safe[128];
+	char safe[128], user[AUTH_SASL_ID_MAX + 16];
 
 	xfree(&s->deliveries);
+	xfree(&s->outbound);
 	s->state = SMTP_STATE_READY;
 	if (res->status == 0) {
 		s->messages++;
+		user[0] = '\0';
+		if (s->submission)
+			(void)str_fmt(user, sizeof(user),
+			    " submission=1 user=%s", s->user);
 		log_info(&s->log,
 		    "event=accepted id=%s from=\"%s\" rcpts=%zu users=%zu "
-		    "size=%llu message=%lld",
+		    "remote=%zu size=%llu message=%lld%s",
 		    s->msgid,
 		    log_safe(safe, sizeof(safe), slice_cstr(s->sender)),
-		    s->n_rcpt, s->n_users, (unsigned long long)s->body_size,
-		    (long long)res->message_id);
+		    s->n_rcpt, s->n_users, s->n_remote,
+		    (unsigned long long)s->body_size,
+		    (long long)res->message_id, user);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->msgid);
+		after_accept(s, res->message_id);
 	} else {
 		log_warn(&s->log, "event=commit-failed id=%s err=%s msg=\"%s\"",
 		    s->msgid, err_name(res->status), res->err.msg);
@@ -188,8 +356,12 @@ static void
 finish_message(struct smtp_session *s)
 {
 	struct err err = { 0 };
+	struct store_envelope env = { 0 };
 	size_t i;
+	int rc;
 
+	if (s->txn_error == 0 && s->holding)
+		release_hold(s, s->hold.len); /* headers only, no body */
 	if (s->txn_error == 0 && store_msg_finish(s->msg, &err) != 0)
 		txn_fail(s, store_code(err.code), "finish");
 	if (s->txn_error != 0) {
@@ -207,9 +379,31 @@ finish_message(struct smtp_session *s)
 	s->state = SMTP_STATE_COMMIT;
 	if (s->conn != NULL)
 		net_conn_pause(s->conn);
-	if (store_msg_commit(&s->msg, s->deliveries, s->n_users, commit_done,
-	        s) != 0) {
+	if (s->n_remote == 0) {
+		rc = store_msg_commit(&s->msg, s->deliveries, s->n_users,
+		    commit_done, s);
+	} else {
+		s->outbound = xcalloc(s->n_remote, sizeof(*s->outbound));
+		for (i = 0; i < s->n_remote; i++) {
+			s->outbound[i].rcpt = s->remote[i].rcpt;
+			s->outbound[i].orcpt = s->remote[i].orcpt;
+			s->outbound[i].notify = s->remote[i].notify;
+		}
+		env.sender = s->sender;
+		env.envid = s->envid[0] != '\0' ? s->envid : NULL;
+		env.ret = store_ret(s->ret);
+		env.smtputf8 = s->smtputf8;
+		env.body_8bit = s->body_8bit;
+		env.user_id = s->user_id;
+		env.now = clock_now();
+		env.rcpts = s->outbound;
+		env.n_rcpts = s->n_remote;
+		rc = store_msg_commit_out(&s->msg, s->deliveries, s->n_users,
+		    &env, commit_done, s);
+	}
+	if (rc != 0) {
 		xfree(&s->deliveries);
+		xfree(&s->outbound);
 		s->state = SMTP_STATE_READY;
 		log_error(&s->log, "event=error op=commit err=refused");
 		smtp_reply(s, "%s", smtp_txn_error_text(ERR_INTERNAL));

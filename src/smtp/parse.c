@@ -270,6 +270,138 @@ next_param(struct cur *c, struct slice *kw, struct slice *val,
 	return true;
 }
 
+static int
+hex_upper(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+bool
+smtp_xtext_decode(struct slice in, char *out, size_t cap, size_t *len_out)
+{
+	size_t i, n = 0;
+	int ch, hi, lo;
+
+	for (i = 0; i < in.len; i++) {
+		ch = (unsigned char)in.p[i];
+		if (ch == '+') {
+			if (in.len - i < 3)
+				return false;
+			hi = hex_upper((unsigned char)in.p[i + 1]);
+			lo = hex_upper((unsigned char)in.p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return false;
+			ch = hi * 16 + lo;
+			i += 2;
+			if (ch < 0x20 || ch == 0x7f)
+				return false; /* no CR, LF, NUL into reports */
+		} else if (ch < '!' || ch > '~' || ch == '=') {
+			return false;
+		}
+		if (n == cap)
+			return false;
+		out[n++] = (char)ch;
+	}
+	out[n] = '\0';
+	*len_out = n;
+	return true;
+}
+
+/* RET=FULL|HDRS. */
+static bool
+parse_ret(struct slice val, enum smtp_ret *out)
+{
+	if (slice_eq_ci(val, SLICE_LIT("FULL")))
+		*out = SMTP_RET_FULL;
+	else if (slice_eq_ci(val, SLICE_LIT("HDRS")))
+		*out = SMTP_RET_HDRS;
+	else
+		return false;
+	return true;
+}
+
+/* ENVID=xtext: at most SMTP_ENVID_MAX characters as sent, printable
+ * ASCII once decoded (RFC 3461 §4.4). */
+static bool
+parse_envid(struct slice val, struct smtp_mail_args *out)
+{
+	size_t i, n;
+
+	if (val.len > SMTP_ENVID_MAX ||
+	    !smtp_xtext_decode(val, out->envid, SMTP_ENVID_MAX, &n) || n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out->envid[i] >= 0x80)
+			return false;
+	out->has_envid = true;
+	return true;
+}
+
+/* NOTIFY=NEVER / NOTIFY=SUCCESS,FAILURE,DELAY (any subset, each once). */
+static bool
+parse_notify(struct slice val, unsigned *out)
+{
+	struct slice item;
+	size_t comma;
+	unsigned bit, bits = 0;
+
+	while (val.len > 0 || bits == 0) {
+		comma = slice_find(val, ',');
+		if (comma == SIZE_MAX) {
+			item = val;
+			val = slice_make(val.p + val.len, 0);
+		} else {
+			item = slice_make(val.p, comma);
+			val = slice_skip(val, comma + 1);
+			if (val.len == 0)
+				return false; /* trailing comma */
+		}
+		if (slice_eq_ci(item, SLICE_LIT("NEVER")))
+			bit = SMTP_NOTIFY_NEVER;
+		else if (slice_eq_ci(item, SLICE_LIT("SUCCESS")))
+			bit = SMTP_NOTIFY_SUCCESS;
+		else if (slice_eq_ci(item, SLICE_LIT("FAILURE")))
+			bit = SMTP_NOTIFY_FAILURE;
+		else if (slice_eq_ci(item, SLICE_LIT("DELAY")))
+			bit = SMTP_NOTIFY_DELAY;
+		else
+			return false;
+		if (bits & bit)
+			return false;
+		bits |= bit;
+	}
+	if ((bits & SMTP_NOTIFY_NEVER) && bits != SMTP_NOTIFY_NEVER)
+		return false;
+	*out = bits;
+	return true;
+}
+
+/* ORCPT=addr-type;xtext (RFC 3461 §4.2): at most SMTP_ORCPT_MAX
+ * characters as sent; addr-type is an atom ("rfc822", "utf-8"). */
+static bool
+parse_orcpt(struct slice val, struct smtp_rcpt_args *out)
+{
+	size_t semi = slice_find(val, ';'), i, n;
+
+	if (val.len > SMTP_ORCPT_MAX || semi == SIZE_MAX || semi == 0 ||
+	    semi + 1 == val.len)
+		return false;
+	for (i = 0; i < semi; i++)
+		if (!is_atext((unsigned char)val.p[i]) ||
+		    (unsigned char)val.p[i] >= 0x80)
+			return false;
+	memcpy(out->orcpt, val.p, semi + 1);
+	if (!smtp_xtext_decode(slice_skip(val, semi + 1), out->orcpt + semi + 1,
+	        SMTP_ORCPT_MAX - semi - 1, &n))
+		return false;
+	out->has_orcpt = true;
+	return true;
+}
+
 /* Consumes "FROM:" / "TO:" at the start. */
 static bool
 expect_ci(struct cur *c, struct slice word)
@@ -288,7 +420,7 @@ smtp_parse_mail(struct slice args, struct smtp_mail_args *out)
 	struct cur c = { args.p, args.p + args.len };
 	struct slice kw, val;
 	enum smtp_parse_rc rc;
-	bool seen_body = false;
+	bool seen_body = false, seen_ret = false;
 
 	memset(out, 0, sizeof(*out));
 	if (!expect_ci(&c, SLICE_LIT("FROM:")))
@@ -322,6 +454,21 @@ smtp_parse_mail(struct slice args, struct smtp_mail_args *out)
 			if (out->smtputf8 || val.p != NULL)
 				return SMTP_PARSE_BAD_PARAM;
 			out->smtputf8 = true;
+		} else if (slice_eq_ci(kw, SLICE_LIT("RET"))) {
+			if (seen_ret || val.p == NULL ||
+			    !parse_ret(val, &out->ret))
+				return SMTP_PARSE_BAD_PARAM;
+			seen_ret = true;
+		} else if (slice_eq_ci(kw, SLICE_LIT("ENVID"))) {
+			if (out->has_envid || val.p == NULL ||
+			    !parse_envid(val, out))
+				return SMTP_PARSE_BAD_PARAM;
+		} else if (slice_eq_ci(kw, SLICE_LIT("AUTH"))) {
+			/* RFC 4954 §5: accepted and ignored (we do not
+			 * trust another MTA's word on who sent it). */
+			if (out->has_auth || val.p == NULL)
+				return SMTP_PARSE_BAD_PARAM;
+			out->has_auth = true;
 		} else {
 			return SMTP_PARSE_BAD_PARAM;
 		}
@@ -354,8 +501,19 @@ smtp_parse_rcpt(struct slice args, bool utf8, struct smtp_rcpt_args *out)
 	}
 	if (!at_end(&c) && peek(&c) != ' ')
 		return SMTP_PARSE_SYNTAX;
-	if (next_param(&c, &kw, &val, &rc))
-		return SMTP_PARSE_BAD_PARAM; /* no RCPT parameters offered */
+	while (next_param(&c, &kw, &val, &rc)) {
+		if (slice_eq_ci(kw, SLICE_LIT("NOTIFY"))) {
+			if (out->notify != 0 || val.p == NULL ||
+			    !parse_notify(val, &out->notify))
+				return SMTP_PARSE_BAD_PARAM;
+		} else if (slice_eq_ci(kw, SLICE_LIT("ORCPT"))) {
+			if (out->has_orcpt || val.p == NULL ||
+			    !parse_orcpt(val, out))
+				return SMTP_PARSE_BAD_PARAM;
+		} else {
+			return SMTP_PARSE_BAD_PARAM;
+		}
+	}
 	if (rc != SMTP_PARSE_OK)
 		return rc;
 	if (out->path.utf8 && !utf8)

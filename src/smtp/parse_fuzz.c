@@ -23,10 +23,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *out;
 
 	if (smtp_parse_mail(in, &m) == SMTP_PARSE_OK &&
-	    (m.path.len > SMTP_MAILBOX_MAX || m.path.addr[m.path.len] != '\0'))
+	    (m.path.len > SMTP_MAILBOX_MAX || m.path.addr[m.path.len] != '\0' ||
+	        strlen(m.envid) > SMTP_ENVID_MAX))
 		abort();
 	if (smtp_parse_rcpt(in, size & 1, &r) == SMTP_PARSE_OK &&
-	    (r.path.len > SMTP_MAILBOX_MAX || r.path.at > r.path.len))
+	    (r.path.len > SMTP_MAILBOX_MAX || r.path.at > r.path.len ||
+	        strlen(r.orcpt) > SMTP_ORCPT_MAX ||
+	        (r.has_orcpt && strchr(r.orcpt, ';') == NULL)))
 		abort();
 
 	out = malloc(SMTP_DATA_OUT_MAX(size));

@@ -70,7 +70,22 @@ test_parse_mail_table(void **state)
 		{ "FROM:<a@b.test> BODY=BINARYMIME", SMTP_PARSE_BAD_PARAM,
 		    NULL },
 		{ "FROM:<a@b.test> SMTPUTF8=yes", SMTP_PARSE_BAD_PARAM, NULL },
-		{ "FROM:<a@b.test> RET=FULL", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> RET=FULL", SMTP_PARSE_OK, "a@b.test" },
+		{ "FROM:<a@b.test> RET=hdrs ENVID=x+2By AUTH=<>", SMTP_PARSE_OK,
+		    "a@b.test" },
+		{ "FROM:<a@b.test> RET=FULL RET=HDRS", SMTP_PARSE_BAD_PARAM,
+		    NULL },
+		{ "FROM:<a@b.test> RET=ALL", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> RET", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> ENVID=a ENVID=b", SMTP_PARSE_BAD_PARAM,
+		    NULL },
+		{ "FROM:<a@b.test> ENVID=a+0D+0Ab", SMTP_PARSE_BAD_PARAM,
+		    NULL },
+		{ "FROM:<a@b.test> ENVID=a+2b", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> ENVID=a+2", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> ENVID=+C3+A9", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> ENVID", SMTP_PARSE_BAD_PARAM, NULL },
+		{ "FROM:<a@b.test> AUTH=a AUTH=b", SMTP_PARSE_BAD_PARAM, NULL },
 		{ "FROM:<a@b.test> =x", SMTP_PARSE_BAD_PARAM, NULL },
 		{ "FROM:<a@b.test> SIZE=1\x01", SMTP_PARSE_BAD_PARAM, NULL },
 	};
@@ -137,6 +152,11 @@ test_parse_rcpt(void **state)
 	assert_int_equal(smtp_parse_rcpt(SLICE_LIT(
 	                                     "TO:<u@b.test> NOTIFY=NEVER"),
 	                     false, &r),
+	    SMTP_PARSE_OK);
+	assert_int_equal(r.notify, SMTP_NOTIFY_NEVER);
+	assert_false(r.has_orcpt);
+	assert_int_equal(smtp_parse_rcpt(SLICE_LIT("TO:<u@b.test> FOO=1"),
+	                     false, &r),
 	    SMTP_PARSE_BAD_PARAM);
 	assert_int_equal(smtp_parse_rcpt(SLICE_LIT("TO:<\xc3\xa9@b.test>"),
 	                     false, &r),
@@ -191,6 +211,162 @@ test_parse_mailbox_limit(void **state)
 	}
 }
 
+struct rcpt_case {
+	const char *in;
+	enum smtp_parse_rc rc;
+	unsigned notify;
+	const char *orcpt; /* when OK; NULL: none */
+};
+
+static void
+test_parse_rcpt_dsn(void **state)
+{
+	static const struct rcpt_case cases[] = {
+		{ "TO:<u@b.test> NOTIFY=SUCCESS,FAILURE,DELAY", SMTP_PARSE_OK,
+		    SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE |
+		        SMTP_NOTIFY_DELAY,
+		    NULL },
+		{ "TO:<u@b.test> notify=delay,success", SMTP_PARSE_OK,
+		    SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY, NULL },
+		{ "TO:<u@b.test> NOTIFY=FAILURE ORCPT=rfc822;u+40b.test",
+		    SMTP_PARSE_OK, SMTP_NOTIFY_FAILURE, "rfc822;u@b.test" },
+		{ "TO:<u@b.test> ORCPT=utf-8;x NOTIFY=NEVER", SMTP_PARSE_OK,
+		    SMTP_NOTIFY_NEVER, "utf-8;x" },
+		{ "TO:<u@b.test> ORCPT=rfc822;+C3+A9@b.test", SMTP_PARSE_OK, 0,
+		    "rfc822;\xc3\xa9@b.test" },
+		{ "TO:<u@b.test> NOTIFY=NEVER,SUCCESS", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> NOTIFY=SUCCESS,SUCCESS", SMTP_PARSE_BAD_PARAM,
+		    0, NULL },
+		{ "TO:<u@b.test> NOTIFY=SUCCESS,", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> NOTIFY=,SUCCESS", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> NOTIFY=ALWAYS", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> NOTIFY", SMTP_PARSE_BAD_PARAM, 0, NULL },
+		{ "TO:<u@b.test> NOTIFY=NEVER NOTIFY=NEVER",
+		    SMTP_PARSE_BAD_PARAM, 0, NULL },
+		{ "TO:<u@b.test> ORCPT=rfc822;a ORCPT=rfc822;a",
+		    SMTP_PARSE_BAD_PARAM, 0, NULL },
+		{ "TO:<u@b.test> ORCPT=rfc822", SMTP_PARSE_BAD_PARAM, 0, NULL },
+		{ "TO:<u@b.test> ORCPT=;a@b", SMTP_PARSE_BAD_PARAM, 0, NULL },
+		{ "TO:<u@b.test> ORCPT=rfc822;", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> ORCPT=rfc822;a+0Ab", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> ORCPT=rfc822;a+zz", SMTP_PARSE_BAD_PARAM, 0,
+		    NULL },
+		{ "TO:<u@b.test> ORCPT=rf(c;a", SMTP_PARSE_BAD_PARAM, 0, NULL },
+	};
+	struct smtp_rcpt_args r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum smtp_parse_rc rc =
+		    smtp_parse_rcpt(slice_cstr(cases[i].in), false, &r);
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu '%s': rc %d, want %d", i,
+			    cases[i].in, rc, cases[i].rc);
+		if (rc != SMTP_PARSE_OK)
+			continue;
+		assert_int_equal(r.notify, cases[i].notify);
+		assert_int_equal(r.has_orcpt, cases[i].orcpt != NULL);
+		if (cases[i].orcpt != NULL)
+			assert_string_equal(r.orcpt, cases[i].orcpt);
+	}
+}
+
+static void
+test_parse_mail_dsn(void **state)
+{
+	struct smtp_mail_args m;
+
+	(void)state;
+	assert_int_equal(smtp_parse_mail(SLICE_LIT("FROM:<a@b.test> RET=FULL "
+	                                           "ENVID=QQ+2B+3Dz AUTH=x@y"),
+	                     &m),
+	    SMTP_PARSE_OK);
+	assert_int_equal(m.ret, SMTP_RET_FULL);
+	assert_true(m.has_envid);
+	assert_string_equal(m.envid, "QQ+=z");
+	assert_true(m.has_auth);
+	assert_int_equal(smtp_parse_mail(SLICE_LIT("FROM:<a@b.test>"), &m),
+	    SMTP_PARSE_OK);
+	assert_int_equal(m.ret, SMTP_RET_NONE);
+	assert_false(m.has_envid);
+	assert_string_equal(m.envid, "");
+}
+
+/* ENVID and ORCPT values at their limit (counted as sent) and one past. */
+static void
+test_parse_dsn_limits(void **state)
+{
+	char line[SMTP_ORCPT_MAX + 64];
+	struct smtp_mail_args m;
+	struct smtp_rcpt_args r;
+	size_t n, pre;
+
+	(void)state;
+	for (n = SMTP_ENVID_MAX - 1; n <= SMTP_ENVID_MAX + 1; n++) {
+		pre = strlen("FROM:<a@b.test> ENVID=");
+		memcpy(line, "FROM:<a@b.test> ENVID=", pre);
+		memset(line + pre, 'e', n);
+		line[pre + n] = '\0';
+		assert_int_equal(smtp_parse_mail(slice_cstr(line), &m),
+		    n <= SMTP_ENVID_MAX ? SMTP_PARSE_OK : SMTP_PARSE_BAD_PARAM);
+		if (n <= SMTP_ENVID_MAX)
+			assert_int_equal(strlen(m.envid), n);
+	}
+	/* Encoded over the limit, decoded under it: still refused. */
+	pre = strlen("FROM:<a@b.test> ENVID=");
+	memcpy(line, "FROM:<a@b.test> ENVID=", pre);
+	for (n = 0; n < 34; n++)
+		memcpy(line + pre + 3 * n, "+41", 3);
+	line[pre + 3 * n] = '\0'; /* 102 characters for 34 */
+	assert_int_equal(smtp_parse_mail(slice_cstr(line), &m),
+	    SMTP_PARSE_BAD_PARAM);
+	for (n = SMTP_ORCPT_MAX - 1; n <= SMTP_ORCPT_MAX + 1; n++) {
+		/* "rfc822;" + (n - 7) bytes = n characters of value */
+		pre = strlen("TO:<u@b.test> ORCPT=rfc822;");
+		memcpy(line, "TO:<u@b.test> ORCPT=rfc822;", pre);
+		memset(line + pre, 'o', n - 7);
+		line[pre + n - 7] = '\0';
+		assert_int_equal(smtp_parse_rcpt(slice_cstr(line), false, &r),
+		    n <= SMTP_ORCPT_MAX ? SMTP_PARSE_OK : SMTP_PARSE_BAD_PARAM);
+		if (n <= SMTP_ORCPT_MAX)
+			assert_int_equal(strlen(r.orcpt), n);
+	}
+}
+
+static void
+test_xtext(void **state)
+{
+	char out[8];
+	size_t n;
+
+	(void)state;
+	assert_true(smtp_xtext_decode(SLICE_LIT("a+2Bb"), out, 7, &n));
+	assert_int_equal(n, 3);
+	assert_string_equal(out, "a+b");
+	assert_true(smtp_xtext_decode(SLICE_LIT("1234567"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("12345678"), out, 7, &n));
+	assert_true(smtp_xtext_decode(SLICE_LIT(""), out, 7, &n));
+	assert_int_equal(n, 0);
+	assert_false(smtp_xtext_decode(SLICE_LIT("a b"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("a=b"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+00"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+7F"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+1F"), out, 7, &n));
+	assert_true(smtp_xtext_decode(SLICE_LIT("+20"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+4"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("+4g"), out, 7, &n));
+	assert_false(smtp_xtext_decode(SLICE_LIT("\x80"), out, 7, &n));
+}
+
 static void
 test_parse_verb(void **state)
 {
@@ -213,6 +389,10 @@ main(void)
 		cmocka_unit_test(test_parse_mail_params),
 		cmocka_unit_test(test_parse_rcpt),
 		cmocka_unit_test(test_parse_mailbox_limit),
+		cmocka_unit_test(test_parse_rcpt_dsn),
+		cmocka_unit_test(test_parse_mail_dsn),
+		cmocka_unit_test(test_parse_dsn_limits),
+		cmocka_unit_test(test_xtext),
 		cmocka_unit_test(test_parse_verb),
 	};
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The SMTP server: listeners, the session list, reload and the graceful
- * shutdown of smtp.h. */
+/* The SMTP server: listeners (MX on 25, submission on 587 with STARTTLS
+ * and on 465 with implicit TLS), the session list, the failed-AUTH
+ * throttle and the per-user submission limits shared by sessions, reload
+ * and the graceful shutdown of smtp.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +34,22 @@ clamp(struct config *c)
 static void
 on_accept(void *ctx, uv_stream_t *server)
 {
-	smtp_session_accept(ctx, server);
+	struct smtp_listen_ctx *l = ctx;
+
+	smtp_session_accept(l->srv, server, l->kind);
+}
+
+static const char *
+kind_name(enum listener_kind k)
+{
+	switch (k) {
+	case LISTENER_SUBMISSION:
+		return "submission";
+	case LISTENER_SUBMISSIONS:
+		return "submissions";
+	default:
+		return "smtp";
+	}
 }
 
 static void
@@ -50,7 +67,11 @@ grace_closed(uv_handle_t *h)
 static void
 free_on_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct smtp_server *srv = h->data;
+
+	auth_throttle_free(&srv->throttle);
+	smtp_ratelimit_free(&srv->ratelimit);
+	free(srv);
 }
 
 static void
@@ -85,6 +106,8 @@ smtp_server_start(uv_loop_t *loop, const struct config *cfg, struct store *st,
 {
 	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
 	const struct listener_config *lc;
+	const struct auth_throttle_opts to = { SMTP_AUTH_DELAY_BASE_MS,
+		SMTP_AUTH_DELAY_MAX_MS, SMTP_AUTH_BAN_AFTER, SMTP_AUTH_BAN_MS };
 	size_t i, n = 0;
 	int rc;
 
@@ -93,31 +116,59 @@ smtp_server_start(uv_loop_t *loop, const struct config *cfg, struct store *st,
 	clamp(&srv->cfg);
 	srv->st = st;
 	srv->tls = tls_ctx_ref(tls);
+	srv->throttle = auth_throttle_new(&to);
+	srv->ratelimit =
+	    smtp_ratelimit_new(srv->cfg.submission_max_messages_per_hour,
+	        srv->cfg.submission_max_recipients_per_hour);
 	(void)uv_timer_init(loop, &srv->grace);
 	srv->grace.data = srv;
 	srv->grace_open = true;
 	for (i = 0; i < cfg->n_listeners; i++) {
 		lc = &cfg->listeners[i];
-		if (lc->kind != LISTENER_SMTP)
+		if (lc->kind != LISTENER_SMTP &&
+		    lc->kind != LISTENER_SUBMISSION &&
+		    lc->kind != LISTENER_SUBMISSIONS)
 			continue;
-		rc = net_listener_start(loop, lc->addr, lc->port, on_accept,
-		    srv, &srv->listeners[n], err);
-		if (rc != 0) {
-			/* Unwind: the listeners close on the loop. */
-			while (n > 0)
-				net_listener_close(&srv->listeners[--n], NULL,
-				    NULL);
-			tls_ctx_free(&srv->tls);
-			uv_close((uv_handle_t *)&srv->grace, free_on_close);
-			return rc;
+		if (lc->kind == LISTENER_SUBMISSIONS && tls == NULL) {
+			rc = err_set(err, ERR_INPUT,
+			    "submissions listener %s:%u without TLS", lc->addr,
+			    lc->port);
+			goto fail;
 		}
-		log_info(&server_log, "event=listen addr=%s port=%u", lc->addr,
-		    lc->port);
+		if (lc->kind == LISTENER_SUBMISSION && tls == NULL)
+			log_warn(&server_log,
+			    "event=listen addr=%s port=%u note=\"submission "
+			    "without TLS: AUTH is never offered\"",
+			    lc->addr, lc->port);
+		srv->lctx[n].srv = srv;
+		srv->lctx[n].kind = lc->kind == LISTENER_SUBMISSION
+		    ? SMTP_KIND_SUBMISSION
+		    : lc->kind == LISTENER_SUBMISSIONS ? SMTP_KIND_SUBMISSIONS
+		                                       : SMTP_KIND_MX;
+		rc = net_listener_start(loop, lc->addr, lc->port, on_accept,
+		    &srv->lctx[n], &srv->listeners[n], err);
+		if (rc != 0)
+			goto fail;
+		log_info(&server_log, "event=listen addr=%s port=%u kind=%s",
+		    lc->addr, lc->port, kind_name(lc->kind));
 		n++;
 	}
 	srv->listeners_open = n;
 	*out = srv;
 	return 0;
+fail:
+	/* Unwind: the listeners close on the loop. */
+	while (n > 0)
+		net_listener_close(&srv->listeners[--n], NULL, NULL);
+	tls_ctx_free(&srv->tls);
+	uv_close((uv_handle_t *)&srv->grace, free_on_close);
+	return rc;
+}
+
+void
+smtp_server_set_queue(struct smtp_server *srv, struct smtp_queue *q)
+{
+	srv->queue = q;
 }
 
 void
@@ -144,6 +195,9 @@ smtp_server_reload(struct smtp_server *srv, const struct config *cfg,
 		next.n_listeners = srv->cfg.n_listeners;
 	}
 	srv->cfg = next;
+	smtp_ratelimit_set(srv->ratelimit,
+	    srv->cfg.submission_max_messages_per_hour,
+	    srv->cfg.submission_max_recipients_per_hour);
 	if (tls != srv->tls) {
 		struct tls_ctx *old = srv->tls;
 
@@ -204,5 +258,7 @@ smtp_server_free(struct smtp_server **sp)
 		return;
 	*sp = NULL;
 	tls_ctx_free(&srv->tls);
+	auth_throttle_free(&srv->throttle);
+	smtp_ratelimit_free(&srv->ratelimit);
 	free(srv);
 }

@@ -107,6 +107,16 @@ smtp_txn_reset(struct smtp_session *s)
 	s->chunk_last = false;
 	s->chunk_left = 0;
 	s->msgid[0] = '\0';
+	s->ret = SMTP_RET_NONE;
+	s->envid[0] = '\0';
+	s->body_8bit = false;
+	s->remote = NULL;
+	s->n_remote = s->cap_remote = 0;
+	s->notify_ok = NULL;
+	s->n_notify_ok = s->cap_notify_ok = 0;
+	buf_clear(&s->hold);
+	buf_init(&s->hold, SMTP_SUBMIT_HOLD_MAX);
+	s->holding = false;
 	if (s->state != SMTP_STATE_GREETED)
 		s->state = SMTP_STATE_READY;
 }
@@ -117,16 +127,44 @@ smtp_session_peer(const struct smtp_session *s)
 	return s->peer;
 }
 
+static void
+free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+void
+smtp_session_hold_input(struct smtp_session *s, bool hold)
+{
+	bool was = s->auth_busy;
+
+	s->auth_busy = hold;
+	if (s->conn == NULL || hold == was)
+		return;
+	if (hold)
+		net_conn_pause(s->conn);
+	else if (!s->closing)
+		net_conn_resume(s->conn);
+}
+
 void
 smtp_session_maybe_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
 
-	if (s->conn != NULL || s->state == SMTP_STATE_COMMIT)
+	if (s->conn != NULL || s->state == SMTP_STATE_COMMIT ||
+	    s->auth_work != NULL)
 		return;
+	if (s->t_delay != NULL) {
+		/* A pending failure answer dies with the session. */
+		uv_close((uv_handle_t *)s->t_delay, free_handle);
+		s->t_delay = NULL;
+	}
+	sodium_memzero(s->sasl_user, sizeof(s->sasl_user));
 	store_msg_free(&s->msg);
 	arena_free(&s->txn);
 	buf_clear(&s->reply);
+	buf_clear(&s->hold);
 	tls_ctx_free(&s->tls);
 	free(s->out);
 	if (s->prev != NULL)
@@ -170,6 +208,8 @@ feed_lines(struct smtp_session *s, struct slice in)
 		line_error(s, "bare CR in command line");
 	else if (memchr(line.p, '\0', line.len) != NULL)
 		line_error(s, "NUL in command line");
+	else if (s->sasl != SMTP_SASL_NONE)
+		smtp_auth_line(s, line);
 	else
 		smtp_dispatch(s, line);
 	return used;
@@ -179,7 +219,7 @@ static bool
 stalled(const struct smtp_session *s)
 {
 	return s->closing || s->conn == NULL || s->starttls_now ||
-	    s->state == SMTP_STATE_COMMIT;
+	    s->auth_busy || s->state == SMTP_STATE_COMMIT;
 }
 
 static size_t
@@ -235,7 +275,7 @@ on_timeout(void *ctx)
 {
 	struct smtp_session *s = ctx;
 
-	if (s->state == SMTP_STATE_COMMIT)
+	if (s->state == SMTP_STATE_COMMIT || s->auth_busy)
 		return;
 	log_info(&s->log, "event=timeout state=%d", (int)s->state);
 	store_msg_free(&s->msg);
@@ -273,7 +313,8 @@ smtp_session_shutdown(struct smtp_session *s, bool force)
 }
 
 void
-smtp_session_accept(struct smtp_server *srv, uv_stream_t *server)
+smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
+    enum smtp_kind kind)
 {
 	const struct config *cfg = &srv->cfg;
 	struct smtp_session *s;
@@ -291,11 +332,16 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server)
 	s->max_size = cfg->smtp_max_message_size;
 	s->max_rcpt = cfg->smtp_max_recipients;
 	s->max_errors = cfg->smtp_max_errors;
-	s->reject_bare_lf = cfg->smtp_reject_bare_lf;
+	/* Submitted mail is ours to get right: a bare CR or LF is refused
+	 * whatever the MX's setting. */
+	s->kind = kind;
+	s->submission = kind != SMTP_KIND_MX;
+	s->reject_bare_lf = cfg->smtp_reject_bare_lf || s->submission;
 	s->tls = tls_ctx_ref(srv->tls);
 	s->state = SMTP_STATE_GREETED;
 	s->input = SMTP_IN_LINE;
 	buf_init(&s->reply, SMTP_REPLY_BUF);
+	buf_init(&s->hold, SMTP_SUBMIT_HOLD_MAX);
 	s->txn = arena_new("smtp-txn", SMTP_SESSION_ARENA);
 	s->out = xmalloc(SMTP_DATA_OUT_MAX(NET_CONN_INBUF));
 	s->next = srv->sessions;
@@ -304,7 +350,15 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server)
 	srv->sessions = s;
 	srv->n_sessions++;
 
-	log_info(&s->log, "event=connect peer=%s", s->peer);
+	log_info(&s->log, "event=connect peer=%s kind=%s", s->peer,
+	    kind == SMTP_KIND_MX               ? "mx"
+	        : kind == SMTP_KIND_SUBMISSION ? "submission"
+	                                       : "submissions");
+	if (kind == SMTP_KIND_SUBMISSIONS) {
+		/* RFC 8314 §3.3: TLS from the first byte, as IMAPS. */
+		s->tls_on = true;
+		(void)net_conn_starttls(c, s->tls);
+	}
 	net_conn_start(c, &session_ops, s);
 	net_conn_set_timeout(c, cfg->smtp_timeout_seconds * 1000);
 	if (srv->shutting_down) {

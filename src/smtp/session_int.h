@@ -9,6 +9,9 @@
 
 #include <uv.h>
 
+#include "auth/password.h"
+#include "auth/sasl.h"
+#include "auth/throttle.h"
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/config.h"
@@ -18,6 +21,7 @@
 #include "smtp/data.h"
 #include "smtp/limits.h"
 #include "smtp/parse.h"
+#include "smtp/ratelimit.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -49,7 +53,36 @@ enum smtp_input {
 #define SMTP_TXN_BARE     (-101) /* 550 5.6.0, smtp_reject_bare_lf */
 #define SMTP_TXN_SEQUENCE (-102) /* 503 5.5.1, BDAT out of sequence */
 
+/* What a listener serves. */
+enum smtp_kind {
+	SMTP_KIND_MX,          /* port 25 */
+	SMTP_KIND_SUBMISSION,  /* 587: STARTTLS, then AUTH */
+	SMTP_KIND_SUBMISSIONS, /* 465: implicit TLS, then AUTH */
+};
+
+/* Where a SASL exchange waits for the client's next line. */
+enum smtp_sasl {
+	SMTP_SASL_NONE,
+	SMTP_SASL_PLAIN,      /* after "334 ": the PLAIN response */
+	SMTP_SASL_LOGIN_USER, /* after "334 VXNlcm5hbWU6" */
+	SMTP_SASL_LOGIN_PASS, /* after "334 UGFzc3dvcmQ6" */
+};
+
 struct smtp_session;
+struct smtp_queue;
+
+struct smtp_listen_ctx {
+	struct smtp_server *srv;
+	enum smtp_kind kind;
+};
+
+/* A remote recipient of the transaction (submission), or a local one
+ * that asked NOTIFY=SUCCESS; strings in the transaction arena. */
+struct smtp_rcpt_rec {
+	const char *rcpt;
+	const char *orcpt; /* NULL: none */
+	unsigned notify;
+};
 
 struct smtp_server {
 	uv_loop_t *loop;
@@ -57,8 +90,12 @@ struct smtp_server {
 	struct store *st;
 	struct tls_ctx *tls; /* our reference, may be NULL */
 	struct net_listener *listeners[CONFIG_LISTENERS_MAX];
+	struct smtp_listen_ctx lctx[CONFIG_LISTENERS_MAX];
 	size_t listeners_open;
-	struct smtp_session *sessions; /* doubly linked */
+	struct smtp_queue *queue;         /* may be NULL */
+	struct auth_throttle *throttle;   /* failed AUTH, per address/user */
+	struct smtp_ratelimit *ratelimit; /* submission per-user limits */
+	struct smtp_session *sessions;    /* doubly linked */
 	size_t n_sessions;
 	bool shutting_down, done_called;
 	uv_timer_t grace;
@@ -80,6 +117,17 @@ struct smtp_session {
 	unsigned max_rcpt, max_errors;
 	bool reject_bare_lf;
 	struct tls_ctx *tls; /* reference, for STARTTLS; may be NULL */
+
+	enum smtp_kind kind;
+	bool submission; /* kind != SMTP_KIND_MX */
+	/* AUTH (submission): the user once authenticated. */
+	int64_t user_id; /* 0: not authenticated */
+	char user[AUTH_SASL_ID_MAX + 1];
+	enum smtp_sasl sasl;
+	char sasl_user[AUTH_SASL_ID_MAX + 1]; /* LOGIN's user name */
+	uv_work_t *auth_work; /* password check on the pool; session stays */
+	uv_timer_t *t_delay;  /* answers a failed AUTH later; own close */
+	bool auth_busy;       /* no input is read until AUTH is answered */
 
 	enum smtp_state state;
 	enum smtp_input input;
@@ -103,12 +151,28 @@ struct smtp_session {
 	bool bdat_used, chunk_last;
 	uint64_t chunk_left;
 	char msgid[25];
+	/* DSN (RFC 3461) and routing. */
+	enum smtp_ret ret;
+	char envid[SMTP_ENVID_MAX + 1]; /* "" none */
+	bool body_8bit;
+	struct smtp_rcpt_rec *remote; /* foreign recipients (queued) */
+	size_t n_remote, cap_remote;
+	struct smtp_rcpt_rec *notify_ok; /* local, NOTIFY=SUCCESS */
+	size_t n_notify_ok, cap_notify_ok;
+	/* Submission: the header block is held until its end to add
+	 * Message-ID and Date when missing (SMTP_SUBMIT_HOLD_MAX). */
+	struct buf hold;
+	bool holding;
 	struct store_delivery *deliveries; /* held until the commit cb */
+	struct store_outbound *outbound;   /* held until the commit cb */
 	char *out; /* SMTP_DATA_OUT_MAX(NET_CONN_INBUF) scanner output */
 };
 
 /* session.c */
-void smtp_session_accept(struct smtp_server *srv, uv_stream_t *server);
+void smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
+    enum smtp_kind kind);
+/* Stops reading input (AUTH in progress) or starts again. */
+void smtp_session_hold_input(struct smtp_session *s, bool hold);
 /* Appends one reply line (CRLF added); flushed at the next sync point. */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -143,6 +207,12 @@ size_t smtp_ingest_chunk(struct smtp_session *s, struct slice in);
 void smtp_ingest_chunk_end(struct smtp_session *s);
 /* The reply text for a failed transaction's txn_error. */
 const char *smtp_txn_error_text(int code);
+
+/* auth.c */
+/* AUTH mechanism [initial-response] (RFC 4954). */
+void smtp_cmd_auth(struct smtp_session *s, struct slice args);
+/* A line of a SASL exchange (s->sasl != SMTP_SASL_NONE). */
+void smtp_auth_line(struct smtp_session *s, struct slice line);
 
 /* server.c */
 void smtp_server_session_gone(struct smtp_server *srv);
