@@ -82,8 +82,9 @@ struct queue_job {
 	struct smtp_client *client;
 	void *q;
 	int state;
-	unsigned ops;      /* store operations not yet called back */
-	bool route_lookup; /* resolved a route/smarthost, not an MX */
+	unsigned ops;          /* store operations not yet called back */
+	bool route_lookup;     /* resolved a route/smarthost, not an MX */
+	char fixed_status[16]; /* set by a DNS outcome for every rcpt */
 };
 
 /* Adds one due row (they come ordered by domain, then message) to the
