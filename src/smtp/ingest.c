@@ -17,6 +17,7 @@
 #include "lib/str.h"
 #include "smtp/queue.h"
 #include "smtp/session_int.h"
+#include "smtp/submit.h"
 
 #include "lib/banned.h"
 
@@ -148,32 +149,6 @@ write_msg(struct smtp_session *s, const char *p, size_t n)
 		txn_fail(s, store_code(err.code), "store");
 }
 
-/* Is there a field `name` (any case, ":" after optional WSP) among the
- * CRLF lines of hdr? Continuation lines are skipped. */
-static bool
-has_field(struct slice hdr, struct slice name)
-{
-	size_t i = 0, j;
-	const char *lf;
-
-	while (i < hdr.len) {
-		struct slice rest = slice_skip(hdr, i);
-
-		if (rest.p[0] != ' ' && rest.p[0] != '\t' &&
-		    slice_has_prefix_ci(rest, name)) {
-			for (j = name.len; j < rest.len &&
-			     (rest.p[j] == ' ' || rest.p[j] == '\t');
-			     j++)
-				;
-			if (j < rest.len && rest.p[j] == ':')
-				return true;
-		}
-		lf = memchr(rest.p, '\n', rest.len);
-		i = lf == NULL ? hdr.len : (size_t)(lf - hdr.p) + 1;
-	}
-	return false;
-}
-
 /* The held header block (its first hdr_len bytes are the fields) goes to
  * the store, after the fields RFC 6409 §8.2, §8.3 let us add. */
 static void
@@ -187,14 +162,14 @@ release_hold(struct smtp_session *s, size_t hdr_len)
 	size_t n = 0;
 
 	s->holding = false;
-	if (!has_field(hdr, SLICE_LIT("Message-ID"))) {
+	if (!smtp_submit_has_field(hdr, SLICE_LIT("Message-ID"))) {
 		randombytes_buf(rnd, sizeof(rnd));
 		str_hex(id, rnd, sizeof(rnd));
 		if (str_fmt(add, sizeof(add), "Message-ID: <%s@%s>\r\n", id,
 		        s->hostname))
 			n = strlen(add);
 	}
-	if (!has_field(hdr, SLICE_LIT("Date"))) {
+	if (!smtp_submit_has_field(hdr, SLICE_LIT("Date"))) {
 		(void)gmtime_r(&now, &tm);
 		(void)strftime(date, sizeof(date),
 		    "%a, %d %b %Y %H:%M:%S +0000", &tm);
@@ -213,8 +188,7 @@ release_hold(struct smtp_session *s, size_t hdr_len)
 static void
 hold_output(struct smtp_session *s, const char *p, size_t n)
 {
-	size_t from = s->hold.len >= 3 ? s->hold.len - 3 : 0;
-	const char *end;
+	size_t from = s->hold.len, hdr_len;
 
 	if (buf_append(&s->hold, p, n) != 0) {
 		log_info(&s->log, "event=submit-header-unscanned size=%zu",
@@ -226,13 +200,9 @@ hold_output(struct smtp_session *s, const char *p, size_t n)
 		buf_init(&s->hold, SMTP_SUBMIT_HOLD_MAX);
 		return;
 	}
-	if (s->hold.len >= 2 && memcmp(s->hold.p, "\r\n", 2) == 0) {
-		release_hold(s, 0); /* no header fields at all */
-		return;
-	}
-	end = memmem(s->hold.p + from, s->hold.len - from, "\r\n\r\n", 4);
-	if (end != NULL)
-		release_hold(s, (size_t)(end - s->hold.p) + 2);
+	if (smtp_submit_header_end(slice_make(s->hold.p, s->hold.len), from,
+	        &hdr_len))
+		release_hold(s, hdr_len);
 }
 
 /* Message bytes out of the scanner: checked against the limits and
