@@ -503,6 +503,80 @@ test_commit_out_remote_only_and_done(void **state)
 	verify_clean(f);
 }
 
+/* A commit that fails leaves nothing: no message, no queue rows, and
+ * the rows it would have completed are still there. */
+static void
+test_commit_out_failure_is_atomic(void **state)
+{
+	struct fx *f = *state;
+	const char *rc[] = { "x@remote.example" };
+	struct store_delivery d = { f->a, "NoSuchMailbox", NULL, 0 };
+	struct store_outbound o = { "y@remote.example", NULL, 0 };
+	struct store_envelope env = { 0 };
+	struct store_stats s;
+	struct result r;
+	int64_t id;
+
+	(void)queue_remote(f, "first", 10, rc, 1);
+	id = list(f)->v[0].id;
+	env.sender = "";
+	env.now = 20;
+	env.rcpts = &o;
+	env.n_rcpts = 1;
+	env.done_ids = &id;
+	env.n_done = 1;
+	env.notified_ids = &id;
+	env.n_notified = 1;
+	r = commit_out(f, "fails", &d, 1, &env);
+	assert_int_equal(r.status, ERR_TEMP);
+	s = stats(f);
+	assert_int_equal(s.messages, 1);
+	assert_int_equal(s.queue_rows, 1);
+	assert_int_equal(list(f)->v[0].id, id);
+	assert_false(list(f)->v[0].delay_notified);
+	verify_clean(f);
+}
+
+/* Many commit_out calls queued at once share group commits: fewer
+ * batches (each one transaction and one WAL sync) than messages. */
+static void
+test_commit_out_group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct store_outbound o = { "x@remote.example", NULL, 0 };
+	struct store_envelope env = { 0 };
+	struct result r[32];
+	struct store_msg *m;
+	struct store_stats s0, s1;
+	char tag[32];
+	size_t i;
+
+	memset(r, 0, sizeof(r));
+	env.sender = "a@example.test";
+	env.user_id = f->a;
+	env.now = 10;
+	env.rcpts = &o;
+	env.n_rcpts = 1;
+	s0 = stats(f);
+	for (i = 0; i < 32; i++) {
+		(void)str_fmt(tag, sizeof(tag), "group %zu", i);
+		m = msg(f, tag);
+		assert_int_equal(store_msg_commit_out(&m, NULL, 0, &env,
+		                     on_commit, &r[i]),
+		    0);
+	}
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, 0);
+	}
+	s1 = stats(f);
+	assert_int_equal(s1.queue_rows, 32);
+	assert_int_equal(s1.commit_messages - s0.commit_messages, 32);
+	assert_true(s1.commit_batches - s0.commit_batches < 32);
+	verify_clean(f);
+}
+
 static void
 test_commit_out_input_errors(void **state)
 {
@@ -964,6 +1038,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_commit_out_remote_only_and_done, setup_loop, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_commit_out_failure_is_atomic, setup_inline, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_commit_out_failure_is_atomic, setup_loop, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_out_group_commit,
+		    setup_loop, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_out_input_errors,
 		    setup_inline, teardown),
 		cmocka_unit_test_setup_teardown(test_due_order_and_next_due,
