@@ -424,7 +424,13 @@ struct store_envelope {
  * transaction makes the message, its n mailbox entries (n may be 0 when
  * env->n_rcpts > 0), env->n_rcpts queue rows (next_attempt = env->now)
  * and the done/notified changes durable together. Same callback
- * contract as store_msg_commit; ERR_INPUT if n + env->n_rcpts == 0. */
+ * contract as store_msg_commit; ERR_INPUT if n + env->n_rcpts == 0, or
+ * the envelope is malformed (sender NULL; a rcpt without '@' or with
+ * nothing after its last '@'; control characters in an address; an
+ * address over 1024 bytes, ENVID over STORE_ENVID_MAX, ORCPT over
+ * STORE_ORCPT_MAX; unknown NOTIFY bits or ret): cb will not run then.
+ * A message with no mailbox entry (n == 0) is not full-text indexed:
+ * nothing could search it. */
 int store_msg_commit_out(struct store_msg **mp, const struct store_delivery *d,
     size_t n, const struct store_envelope *env, store_commit_cb cb,
     void *ctx);
