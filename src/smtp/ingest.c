@@ -21,16 +21,6 @@
 
 #include "lib/banned.h"
 
-/* XXX(submission): the queue owner's smtp/queue.c is not in the tree yet;
- * weak references keep the server linking without it (a NULL queue is
- * never called, and serve sets one only once queue.c exists). Drop the
- * weak marks when queue.c lands. */
-void smtp_queue_kick(struct smtp_queue *q) __attribute__((weak));
-void smtp_queue_notify_delivered(struct smtp_queue *q, int64_t message_id,
-    const char *sender, const char *envid, enum store_dsn_ret ret,
-    int64_t arrival, const struct dsn_rcpt *rcpts, size_t n)
-    __attribute__((weak));
-
 const char *
 smtp_txn_error_text(int code)
 {
@@ -262,10 +252,9 @@ after_accept(struct smtp_session *s, int64_t message_id)
 		    1, (unsigned)s->n_rcpt);
 	if (q == NULL)
 		return;
-	if (s->n_remote > 0 && smtp_queue_kick != NULL)
+	if (s->n_remote > 0)
 		smtp_queue_kick(q);
-	if (s->n_notify_ok == 0 || s->sender[0] == '\0' ||
-	    smtp_queue_notify_delivered == NULL)
+	if (s->n_notify_ok == 0 || s->sender[0] == '\0')
 		return;
 	d = xcalloc(s->n_notify_ok, sizeof(*d));
 	for (i = 0; i < s->n_notify_ok; i++) {
