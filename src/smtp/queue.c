@@ -726,6 +726,15 @@ job_start(struct smtp_queue *q, struct queue_job *j)
 			fail_all(j, SMTP_RCPT_TEMP, "4.3.5", "bad route host");
 		return;
 	}
+	if (queue_domain_literal(j->domain, q->cfg->outbound_port, &route)) {
+		/* user@[192.0.2.1]: that host, no MX (RFC 5321 §5.1). */
+		rc = dns_resolve_host(q->dns, route.host, route.port, dns_done,
+		    j);
+		if (rc != 0)
+			fail_all(j, SMTP_RCPT_PERM, "5.1.2",
+			    "bad address literal");
+		return;
+	}
 	rc = dns_resolve_mx(q->dns, j->domain, q->cfg->outbound_port, dns_done,
 	    j);
 	if (rc != 0)

@@ -42,6 +42,12 @@ struct queue_route {
 int queue_route_parse(const char *spec, unsigned default_port,
     struct queue_route *out);
 
+/* An address literal as a recipient's domain (RFC 5321 §4.1.3):
+ * "[192.0.2.1]" or "[IPv6:2001:db8::1]" -> that address, port; true.
+ * false: not a literal (or a malformed one). */
+bool queue_domain_literal(const char *domain, unsigned port,
+    struct queue_route *out);
+
 /* The configured route for domain (lowercase): an exact route first,
  * else the longest ".suffix" route the domain is a subdomain of, else
  * the smarthost; NULL: deliver by MX. */

@@ -52,6 +52,24 @@ test_route_parse(void **state)
 }
 
 static void
+test_domain_literal(void **state)
+{
+	struct queue_route r;
+
+	(void)state;
+	assert_true(queue_domain_literal("[192.0.2.1]", 25, &r));
+	assert_string_equal(r.host, "192.0.2.1");
+	assert_int_equal(r.port, 25);
+	assert_true(queue_domain_literal("[IPv6:2001:db8::1]", 2525, &r));
+	assert_string_equal(r.host, "2001:db8::1");
+	assert_int_equal(r.port, 2525);
+	assert_false(queue_domain_literal("example.org", 25, &r));
+	assert_false(queue_domain_literal("[]", 25, &r));
+	assert_false(queue_domain_literal("[1.2.3.4", 25, &r));
+	assert_false(queue_domain_literal("[1.2]3.4]", 25, &r));
+}
+
+static void
 test_route_find(void **state)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
@@ -254,6 +272,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_route_parse),
+		cmocka_unit_test(test_domain_literal),
 		cmocka_unit_test(test_route_find),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_status),

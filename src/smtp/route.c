@@ -63,6 +63,29 @@ queue_route_parse(const char *spec, unsigned default_port,
 	return parse_port(colon + 1, &out->port);
 }
 
+bool
+queue_domain_literal(const char *domain, unsigned port, struct queue_route *out)
+{
+	const char *p = domain + 1;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (domain[0] != '[')
+		return false;
+	if (strncasecmp(p, "IPv6:", 5) == 0)
+		p += 5;
+	n = strlen(p);
+	if (n < 2 || p[n - 1] != ']' || n - 1 >= sizeof(out->host))
+		return false;
+	memcpy(out->host, p, n - 1);
+	out->host[n - 1] = '\0';
+	if (strchr(out->host, ']') != NULL || strchr(out->host, '[') != NULL)
+		return false;
+	out->port = port;
+	out->literal = true;
+	return true;
+}
+
 const char *
 queue_route_find(const struct config *cfg, const char *domain)
 {
