@@ -29,6 +29,7 @@ int cli_cmd_user(int argc, char **argv);
 int cli_cmd_alias(int argc, char **argv);
 int cli_cmd_mail(int argc, char **argv);
 int cli_cmd_store(int argc, char **argv);
+int cli_cmd_queue(int argc, char **argv);
 
 /* Prints "despatch: <message>" as one line on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,6 +19,7 @@
 #include "lib/str.h"
 #include "imap/imap.h"
 #include "net/tls.h"
+#include "smtp/queue.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -46,6 +47,7 @@ struct serve {
 	struct tls_ctx *tls;
 	struct smtp_server *smtp;
 	struct imap_server *imap;
+	struct smtp_queue *queue;
 	unsigned running; /* servers not yet shut down */
 	bool stopping;
 };
@@ -82,8 +84,23 @@ on_closed(uv_handle_t *h)
 	(void)h;
 }
 
-/* A server has no session and no pending commit left; the store closes
- * after the last one. */
+/* The queue has stopped: the store closes last. */
+static void
+on_queue_done(void *ctx)
+{
+	struct serve *s = ctx;
+
+	smtp_queue_free(&s->queue);
+	store_close(&s->st); /* closes its uv handles: the loop can end */
+	tls_ctx_free(&s->tls);
+	uv_close((uv_handle_t *)&s->sig_term, on_closed);
+	uv_close((uv_handle_t *)&s->sig_int, on_closed);
+	uv_close((uv_handle_t *)&s->sig_hup, on_closed);
+	log_info(&lctx, "event=stopped");
+}
+
+/* The SMTP and IMAP servers have no session left; then the queue stops
+ * (sessions no longer wake it), then the store closes. */
 static void
 on_server_done(void *ctx)
 {
@@ -93,12 +110,7 @@ on_server_done(void *ctx)
 		return;
 	smtp_server_free(&s->smtp);
 	imap_server_free(&s->imap);
-	store_close(&s->st); /* closes its uv handles: the loop can end */
-	tls_ctx_free(&s->tls);
-	uv_close((uv_handle_t *)&s->sig_term, on_closed);
-	uv_close((uv_handle_t *)&s->sig_int, on_closed);
-	uv_close((uv_handle_t *)&s->sig_hup, on_closed);
-	log_info(&lctx, "event=stopped");
+	smtp_queue_shutdown(s->queue, on_queue_done, s);
 }
 
 /* A server of a failed start has closed its listeners. */
@@ -179,6 +191,7 @@ on_hup(uv_signal_t *h, int signum)
 		    "effect at the next start\"");
 	apply_log_level(&nc);
 	smtp_server_reload(s->smtp, &nc, tls);
+	smtp_queue_reload(s->queue, &nc);
 	imap_server_reload(s->imap, &nc, tls);
 	/* The server now uses tls; sessions on the old context hold their
 	 * own references to it. */
@@ -272,6 +285,12 @@ run(struct serve *s)
 		cli_error_err("serve", &err);
 		return CLI_EXIT_FAIL;
 	}
+	if (smtp_queue_start(&s->loop, &s->cfg, s->st, &s->queue, &err) !=
+	    0) {
+		cli_error_err("serve: outbound queue", &err);
+		return CLI_EXIT_FAIL;
+	}
+	smtp_server_set_queue(s->smtp, s->queue);
 	listeners_text(&s->cfg, text, sizeof(text));
 	log_info(&lctx,
 	    "event=start version=%s pid=%ld data=%s hostname=%s "
@@ -324,6 +343,8 @@ cli_cmd_serve(int argc, char **argv)
 			smtp_server_shutdown(s.smtp, 0, on_failed_done, &s);
 		if (s.imap != NULL)
 			imap_server_shutdown(s.imap, 0, on_failed_done, &s);
+		if (s.queue != NULL)
+			smtp_queue_shutdown(s.queue, on_failed_done, &s);
 		store_close(&s.st);
 		tls_ctx_free(&s.tls);
 		if (s.sig_term.loop != NULL)
@@ -335,6 +356,7 @@ cli_cmd_serve(int argc, char **argv)
 		(void)uv_run(&s.loop, UV_RUN_DEFAULT);
 		smtp_server_free(&s.smtp);
 		imap_server_free(&s.imap);
+		smtp_queue_free(&s.queue);
 	}
 	if (uv_loop_close(&s.loop) != 0)
 		log_warn(&lctx, "event=exit note=\"handles left open\"");

@@ -25,6 +25,8 @@ static const struct cmd cmds[] = {
 	{ "alias", cli_cmd_alias, "add, list, remove aliases" },
 	{ "mail", cli_cmd_mail, "list a mailbox, print a stored message" },
 	{ "store", cli_cmd_store, "stats, verify, gc of the message store" },
+	{ "queue", cli_cmd_queue,
+	    "list, show, retry, hold, release, remove outbound mail" },
 };
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 
