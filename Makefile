@@ -54,6 +54,7 @@ fuzz: deps
 bench: build
 	bench/smtp-ingest/run.sh $(abspath $(BUILD))/despatch
 	bench/imap/run.sh $(abspath $(BUILD))/despatch
+	bench/smtp-relay/run.sh $(abspath $(BUILD))/despatch
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h')
