@@ -216,6 +216,17 @@ add_users(struct smtp_session *s, const int64_t *ids, size_t n)
 	return true;
 }
 
+static bool
+has_rec(const struct smtp_rcpt_rec *v, size_t n, struct slice addr)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (slice_eq(slice_cstr(v[i].rcpt), addr))
+			return true;
+	return false;
+}
+
 /* Appends a recipient record (strings copied into the transaction
  * arena). false when the arena's budget is spent. */
 static bool
@@ -318,8 +329,10 @@ cmd_rcpt(struct smtp_session *s, struct slice args)
 	case STORE_ADDR_FOREIGN:
 		if (!s->submission)
 			goto relay;
-		/* An authenticated user's mail to the world: queued. */
-		if (!add_rec(s, &s->remote, &s->n_remote, &s->cap_remote, addr,
+		/* An authenticated user's mail to the world: queued, once
+		 * per address however often it is named. */
+		if (!has_rec(s->remote, s->n_remote, addr) &&
+		    !add_rec(s, &s->remote, &s->n_remote, &s->cap_remote, addr,
 		        &r)) {
 			smtp_reply(s, "452 4.5.3 Too many recipients");
 			return;
