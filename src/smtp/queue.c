@@ -38,7 +38,7 @@ struct smtp_queue {
 	struct dns_resolver *dns;
 	struct tls_ctx *tls;
 	uv_timer_t timer;
-	bool timer_closed;
+	bool timer_closing, timer_closed;
 	struct queue_job *jobs; /* running */
 	size_t n_jobs;
 	unsigned n_ops; /* store commits not tied to a job */
@@ -72,16 +72,27 @@ struct update_op {
 static void scan(struct smtp_queue *q);
 
 static void
+timer_closed(uv_handle_t *h)
+{
+	struct smtp_queue *q = h->data;
+	void (*done)(void *) = q->done;
+
+	q->timer_closed = true;
+	q->done = NULL;
+	if (done != NULL)
+		done(q->done_ctx); /* may free q */
+}
+
+/* Once stopping and idle: the timer closes, and its close callback says
+ * done. So done never runs inside a store or client callback (serve
+ * closes the store from it). */
+static void
 maybe_done(struct smtp_queue *q)
 {
-	void (*done)(void *);
-
-	if (!q->stopping || q->n_jobs > 0 || q->n_ops > 0 || !q->timer_closed ||
-	    q->done == NULL)
+	if (!q->stopping || q->n_jobs > 0 || q->n_ops > 0 || q->timer_closing)
 		return;
-	done = q->done;
-	q->done = NULL;
-	done(q->done_ctx);
+	q->timer_closing = true;
+	uv_close((uv_handle_t *)&q->timer, timer_closed);
 }
 
 static void
@@ -901,15 +912,6 @@ smtp_queue_reload(struct smtp_queue *q, const struct config *cfg)
 	*q->cfg = *cfg;
 }
 
-static void
-timer_closed(uv_handle_t *h)
-{
-	struct smtp_queue *q = h->data;
-
-	q->timer_closed = true;
-	maybe_done(q);
-}
-
 void
 smtp_queue_shutdown(struct smtp_queue *q, void (*done)(void *ctx), void *ctx)
 {
@@ -938,7 +940,7 @@ smtp_queue_shutdown(struct smtp_queue *q, void (*done)(void *ctx), void *ctx)
 			smtp_client_abort(j->client);
 		}
 	}
-	uv_close((uv_handle_t *)&q->timer, timer_closed);
+	maybe_done(q);
 }
 
 void
