@@ -322,6 +322,7 @@ job_done(void *ctx, struct smtp_client_job *job)
 
 	e->done = true;
 	e->job = job;
+	uv_stop(&e->loop); /* UV_RUN_ONCE could block in poll after this */
 }
 
 static void
