@@ -790,6 +790,115 @@ test_starttls(void **state)
 	tls_ctx_free(&client);
 }
 
+/* One message, one recipient, one fake server: the recipient's fate. */
+static struct smtp_client_rcpt
+one_rcpt(struct env *e, struct fake *f, uint64_t size)
+{
+	struct smtp_client_rcpt r[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 1,
+		.size = size };
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = &m,
+		.n_msgs = 1 };
+
+	m.message_id = put_message(e, msg1);
+	fake_start(&e->loop, f);
+	host(&h, "mx.remote.test", f->port);
+	run_job(e, &job, NULL, 0);
+	fake_stop(f);
+	return r[0];
+}
+
+/* Failures in the data phase and before it, each final for the
+ * recipient (no next host), except a lost connection (TEMP). */
+static void
+test_transaction_failures(void **state)
+{
+	struct env *e = *state;
+	struct fake f1 = { .data = "451 4.3.0 try later\r\n" };
+	struct fake f2 = { .dot = "554 5.7.1 looks like spam\r\n" };
+	struct fake f3 = { .hold_until_data = true,
+		.mail = "550 5.7.1 sender refused\r\n",
+		.rcpt = { "503 5.5.1 need MAIL\r\n" },
+		.data = "503 5.5.1 no valid recipients\r\n" };
+	struct fake f4 = { .dot = "CLOSE" };
+	struct fake f5 = { .ehlo = "250-fake\r\n250 SIZE 100\r\n" };
+	struct smtp_client_rcpt r;
+
+	r = one_rcpt(e, &f1, 0);
+	assert_int_equal(r.status, SMTP_RCPT_TEMP);
+	assert_int_equal(r.code, 451);
+	assert_int_equal(f1.messages, 0);
+
+	r = one_rcpt(e, &f2, 0);
+	assert_int_equal(r.status, SMTP_RCPT_PERM);
+	assert_int_equal(r.code, 554);
+	assert_string_equal(r.reply, "554 5.7.1 looks like spam");
+
+	r = one_rcpt(e, &f3, 0);
+	assert_int_equal(r.status, SMTP_RCPT_PERM);
+	assert_int_equal(r.code, 550);
+	assert_string_equal(f3.log,
+	    "EHLO out.local.test\n"
+	    "MAIL FROM:<s@local.test>\n"
+	    "RCPT TO:<a@remote.test>\n"
+	    "DATA\n"
+	    "QUIT\n");
+
+	r = one_rcpt(e, &f4, 0);
+	assert_int_equal(r.status, SMTP_RCPT_TEMP);
+	assert_int_equal(r.code, 0);
+	assert_non_null(strstr(r.reply, "lost"));
+	assert_int_equal(f4.messages, 1); /* received, never acknowledged */
+
+	r = one_rcpt(e, &f5, 1000);
+	assert_int_equal(r.status, SMTP_RCPT_PERM);
+	assert_non_null(strstr(r.reply, "5.3.4"));
+	assert_string_equal(f5.log, "EHLO out.local.test\nQUIT\n");
+}
+
+/* STARTTLS offered, the handshake fails: the next host (not plaintext
+ * on the same connection). */
+static void
+test_tls_failure_next_host(void **state)
+{
+	struct env *e = *state;
+	struct fake a = { .ehlo = "250-fake\r\n250 STARTTLS\r\n" };
+	struct fake b = { 0 };
+	struct smtp_client_rcpt r[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 1 };
+	struct dns_host h[2];
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = h,
+		.n_hosts = 2,
+		.msgs = &m,
+		.n_msgs = 1 };
+	struct tls_ctx *client = NULL;
+	struct err err = { 0 };
+
+	assert_int_equal(tls_ctx_new_client(&client, &err), 0);
+	m.message_id = put_message(e, msg1);
+	fake_start(&e->loop, &a); /* a.tls NULL: its STARTTLS drops us */
+	fake_start(&e->loop, &b);
+	host(&h[0], "mx1.remote.test", a.port);
+	host(&h[1], "mx2.remote.test", b.port);
+	run_job(e, &job, client, 0);
+	fake_stop(&a);
+	fake_stop(&b);
+	assert_int_equal(r[0].status, SMTP_RCPT_OK);
+	assert_int_equal(a.messages, 0);
+	assert_int_equal(b.messages, 1);
+	assert_string_equal(a.log, "EHLO out.local.test\nSTARTTLS\n");
+	tls_ctx_free(&client);
+}
+
 /* Abort: cb from the loop, every recipient TEMP "aborted". */
 static void
 test_abort(void **state)
@@ -849,6 +958,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_big_message, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_starttls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_failures,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_failure_next_host,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	};
 
