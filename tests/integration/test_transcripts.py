@@ -50,7 +50,9 @@ import pytest
 from conftest import DOMAIN, HOST, wait_imap
 
 ROOT = Path(__file__).resolve().parents[2] / "tests" / "transcripts"
-FILES = sorted(ROOT.glob("smtp/*.txt")) + sorted(ROOT.glob("imap/*.txt"))
+FILES = (sorted(ROOT.glob("smtp/*.txt")) +
+         sorted(ROOT.glob("smtp/submission/*.txt")) +
+         sorted(ROOT.glob("imap/*.txt")))
 READ_TIMEOUT = 15
 SKIP_MAX = 10000
 
@@ -87,7 +89,8 @@ def parse(path):
             continue
         if line in ("TLS", "CLOSED"):
             steps.append((n, line, ""))
-        elif line.startswith("!config ") or line.startswith("!count "):
+        elif (line.startswith("!config ") or line.startswith("!count ")
+              or line.startswith("!listener ")):
             op, _, text = line.partition(" ")
             steps.append((n, op, text))
         elif line[:2] in ("C:", "C<", "S:", "S~", "S+"):
@@ -181,12 +184,19 @@ def replay(server, path, proto):
         if op == "!config":
             apply_config(server, text)
     server.start()
+    listener = next((t for _, op, t in steps if op == "!listener"), "smtp")
     if proto == "imap":
         wait_imap(server)
         port = 143 + server.offset
+    elif listener == "submission":
+        port = 587 + server.offset
+    elif listener == "submissions":
+        port = 465 + server.offset
     else:
         port = server.port
     c = Conn(port)
+    if listener == "submissions":
+        c.starttls()  # implicit TLS: before the greeting
     where = ""
     try:
         for n, op, text in steps:
@@ -239,4 +249,5 @@ def test_transcript(despatch, path):
     # The alias of the transcript README, made before the server starts.
     despatch.cli("alias", "add", f"team@{DOMAIN}", f"alice@{DOMAIN}")
     despatch.cli("alias", "add", f"team@{DOMAIN}", f"bob@{DOMAIN}")
-    replay(despatch, path, path.parent.name)
+    replay(despatch, path, "smtp" if path.parent.name == "submission"
+           else path.parent.name)
