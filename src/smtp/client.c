@@ -40,7 +40,7 @@
 /* Stored bytes read per step of the data stream; the stuffed output is
  * at most twice as long plus a line end. */
 #define CLIENT_CHUNK   (16 * 1024)
-#define CLIENT_OUT_MAX (2 * CLIENT_CHUNK + 8)
+#define CLIENT_OUT_MAX (2 * CLIENT_CHUNK + 64)
 /* One command line (MAIL with ENVID, RCPT with ORCPT, xtext-encoded). */
 #define CLIENT_CMD_MAX  4096
 #define RETURN_PATH     "return-path:"
@@ -104,7 +104,7 @@ struct smtp_client {
 	size_t msg_i;
 	size_t *sent; /* indexes of the rcpts sent RCPT, in order */
 	bool *accepted;
-	size_t n_sent, rcpt_i, n_accepted;
+	size_t n_sent, rcpt_i, n_accepted, n_452;
 	bool mail_failed, pipelined;
 
 	/* Data stream. */
@@ -173,7 +173,7 @@ txn_clear(struct smtp_client *c)
 	free(c->accepted);
 	c->sent = NULL;
 	c->accepted = NULL;
-	c->n_sent = c->rcpt_i = c->n_accepted = 0;
+	c->n_sent = c->rcpt_i = c->n_accepted = c->n_452 = 0;
 	c->mail_failed = false;
 	store_reader_close(&c->rd);
 }
@@ -757,10 +757,42 @@ rcpt_reply(struct smtp_client *c, const struct smtp_reply *r)
 	if (r->code >= 200 && r->code < 300) {
 		c->accepted[i] = true;
 		c->n_accepted++;
+	} else if (r->code == 452) {
+		/* RFC 5321 §4.5.3.1.10: too many recipients for this
+		 * transaction; another one on the same session takes them
+		 * once this one has delivered (settle_452). */
+		struct smtp_client_rcpt *rc = &m->rcpts[c->sent[i]];
+
+		rc->code = r->code;
+		(void)str_copy(rc->reply, sizeof(rc->reply), r->text);
+		c->n_452++;
 	} else {
 		set_rcpt(&m->rcpts[c->sent[i]], status_of(r->code), r->code,
 		    r->text);
 	}
+}
+
+/* The transaction is over: recipients that got 452 stay PENDING for a
+ * next transaction if this one delivered (progress), else they are
+ * TEMP now. Returns whether another transaction is due. */
+static bool
+settle_452(struct smtp_client *c, bool progress)
+{
+	struct smtp_client_msg *m = &c->job->msgs[c->msg_i];
+	size_t k;
+
+	if (c->n_452 == 0 || c->mail_failed)
+		return false;
+	if (progress)
+		return true;
+	for (k = 0; k < c->n_sent; k++) {
+		struct smtp_client_rcpt *r = &m->rcpts[c->sent[k]];
+
+		if (!c->accepted[k] && r->status == SMTP_RCPT_PENDING &&
+		    r->code == 452)
+			r->status = SMTP_RCPT_TEMP;
+	}
+	return false;
 }
 
 /* After the last RCPT reply without pipelining. */
@@ -768,6 +800,7 @@ static void
 rcpts_done(struct smtp_client *c)
 {
 	if (c->n_accepted == 0) {
+		(void)settle_452(c, false);
 		next_message(c);
 		return;
 	}
@@ -791,7 +824,8 @@ dot_reply(struct smtp_client *c, const struct smtp_reply *r)
 	    st == SMTP_RCPT_OK ? "sent" : "refused", (long long)m->message_id,
 	    host_name(c), c->n_accepted,
 	    log_safe(safe, sizeof(safe), slice_cstr(r->text)));
-	c->msg_i++;
+	if (!settle_452(c, st == SMTP_RCPT_OK))
+		c->msg_i++; /* else RSET and the same message again */
 	next_message(c);
 }
 
@@ -921,6 +955,7 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r)
 					    r->code < 500 ? SMTP_RCPT_TEMP
 					                  : SMTP_RCPT_PERM,
 					    r->code, r->text);
+			(void)settle_452(c, false);
 		}
 		c->msg_i++;
 		next_message(c);

@@ -390,7 +390,7 @@ test_pipelined(void **state)
 		.ehlo = "250-fake\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n"
 		        "250 8BITMIME\r\n",
 		.rcpt = { "250 ok\r\n", "550 5.1.1 no such user\r\n",
-		    "452 4.2.2 full\r\n" } };
+		    "451 4.2.2 full\r\n" } };
 	struct smtp_client_rcpt r[3] = { { .addr = "a@remote.test" },
 		{ .addr = "b@remote.test" }, { .addr = "c@remote.test" } };
 	struct smtp_client_msg m = { .sender = "s@local.test",
@@ -416,7 +416,7 @@ test_pipelined(void **state)
 	assert_int_equal(r[1].code, 550);
 	assert_string_equal(r[1].reply, "550 5.1.1 no such user");
 	assert_int_equal(r[2].status, SMTP_RCPT_TEMP);
-	assert_int_equal(r[2].code, 452);
+	assert_int_equal(r[2].code, 451);
 	assert_string_equal(f.log,
 	    "EHLO out.local.test\n"
 	    "MAIL FROM:<s@local.test> SIZE=120 BODY=8BITMIME\n"
@@ -862,6 +862,63 @@ test_transaction_failures(void **state)
 	assert_string_equal(f5.log, "EHLO out.local.test\nQUIT\n");
 }
 
+/* 452 to some RCPTs: delivered to the others, then RSET and a second
+ * transaction for the rest on the same session (RFC 5321 §4.5.3.1.10);
+ * 452 to all of them: TEMP. */
+static void
+test_452_new_transaction(void **state)
+{
+	struct env *e = *state;
+	struct fake f = { .rcpt = { "250 ok\r\n", "452 4.5.3 too many\r\n",
+		              "452 4.5.3 too many\r\n" } };
+	struct fake g = { .rcpt = { "452 4.5.3 too many\r\n" } };
+	struct smtp_client_rcpt r[3] = { { .addr = "a@remote.test" },
+		{ .addr = "b@remote.test" }, { .addr = "c@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 3 };
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = &m,
+		.n_msgs = 1 };
+	struct smtp_client_rcpt one;
+	size_t i;
+
+	m.message_id = put_message(e, msg1);
+	fake_start(&e->loop, &f);
+	host(&h, "mx.remote.test", f.port);
+	run_job(e, &job, NULL, 0);
+	fake_stop(&f);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(r[i].status, SMTP_RCPT_OK);
+	assert_int_equal(f.messages, 2);
+	assert_string_equal(f.log,
+	    "EHLO out.local.test\n"
+	    "MAIL FROM:<s@local.test>\n"
+	    "RCPT TO:<a@remote.test>\n"
+	    "RCPT TO:<b@remote.test>\n"
+	    "RCPT TO:<c@remote.test>\n"
+	    "DATA\n"
+	    "RSET\n"
+	    "MAIL FROM:<s@local.test>\n"
+	    "RCPT TO:<b@remote.test>\n"
+	    "RCPT TO:<c@remote.test>\n"
+	    "DATA\n"
+	    "QUIT\n");
+
+	g.ehlo = "250 fake\r\n"; /* lockstep: no DATA without recipients */
+	one = one_rcpt(e, &g, 0);
+	assert_int_equal(one.status, SMTP_RCPT_TEMP);
+	assert_int_equal(one.code, 452);
+	assert_string_equal(g.log,
+	    "EHLO out.local.test\n"
+	    "MAIL FROM:<s@local.test>\n"
+	    "RCPT TO:<a@remote.test>\n"
+	    "QUIT\n");
+}
+
 /* STARTTLS offered, the handshake fails: the next host (not plaintext
  * on the same connection). */
 static void
@@ -960,6 +1017,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_starttls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_failures,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_452_new_transaction, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_tls_failure_next_host,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
