@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -42,7 +43,9 @@
 #define CLIENT_CHUNK   (16 * 1024)
 #define CLIENT_OUT_MAX (2 * CLIENT_CHUNK + 64)
 /* One command line (MAIL with ENVID, RCPT with ORCPT, xtext-encoded). */
-#define CLIENT_CMD_MAX  4096
+#define CLIENT_CMD_MAX 4096
+/* Pipelined command lines gathered for one write. */
+#define CLIENT_WBUF_MAX (256 * 1024)
 #define RETURN_PATH     "return-path:"
 #define RETURN_PATH_LEN (sizeof(RETURN_PATH) - 1)
 
@@ -98,7 +101,9 @@ struct smtp_client {
 	bool ext_pipelining, ext_size, ext_8bitmime, ext_smtputf8, ext_dsn,
 	    ext_starttls;
 	unsigned long long size_max;
-	bool txn_used; /* a MAIL went out on this session: RSET first */
+	bool txn_used;   /* a MAIL went out on this session: RSET first */
+	struct buf wbuf; /* command lines not yet written */
+	bool batching;   /* pipelining: wbuf goes out in one write */
 
 	/* The current message's transaction. */
 	size_t msg_i;
@@ -145,6 +150,7 @@ client_freed(uv_handle_t *h)
 
 	free(c->in);
 	free(c->out);
+	buf_clear(&c->wbuf);
 	free(c);
 }
 
@@ -187,6 +193,8 @@ abandon_session(struct smtp_client *c)
 		return;
 	c->sess = NULL;
 	s->c = NULL;
+	buf_reset(&c->wbuf);
+	c->batching = false;
 	if (!s->connected) {
 		net_conn_close(s->conn); /* cancels: no callback follows */
 		free(s);
@@ -272,6 +280,15 @@ host_fail(struct smtp_client *c, int code, bool perm, const char *fmt, ...)
 
 /* --- writing ------------------------------------------------------ */
 
+/* Hands the queued command lines to the connection in one write. */
+static void
+flush_cmds(struct smtp_client *c)
+{
+	if (c->wbuf.len > 0 && c->sess != NULL)
+		net_conn_write(c->sess->conn, c->wbuf.p, c->wbuf.len);
+	buf_reset(&c->wbuf);
+}
+
 static void
 send_line(struct smtp_client *c, const char *line)
 {
@@ -279,8 +296,14 @@ send_line(struct smtp_client *c, const char *line)
 
 	log_debug(&c->log, "event=send line=\"%s\"",
 	    log_safe(safe, sizeof(safe), slice_cstr(line)));
-	net_conn_write(c->sess->conn, line, strlen(line));
-	net_conn_write(c->sess->conn, "\r\n", 2);
+	if (buf_append(&c->wbuf, line, strlen(line)) != 0 ||
+	    buf_append(&c->wbuf, "\r\n", 2) != 0) {
+		flush_cmds(c); /* a huge pipelined batch: in pieces */
+		(void)buf_append(&c->wbuf, line, strlen(line));
+		(void)buf_append(&c->wbuf, "\r\n", 2);
+	}
+	if (!c->batching)
+		flush_cmds(c);
 }
 
 /* RFC 3461 §4: xtext, "+XX" for '+', '=', controls, SP and 8-bit. */
@@ -490,12 +513,15 @@ start_message(struct smtp_client *c)
 	c->txn_used = true;
 	c->pipelined = c->ext_pipelining;
 	c->state = CS_MAIL;
+	c->batching = c->pipelined;
 	send_line(c, line);
 	if (c->pipelined) {
 		/* RFC 2920 §3.1: MAIL, the RCPTs and DATA in one go. */
 		for (i = 0; i < c->n_sent; i++)
 			send_rcpt(c, i);
 		send_line(c, "DATA");
+		c->batching = false;
+		flush_cmds(c);
 	}
 }
 
@@ -1141,6 +1167,7 @@ smtp_client_start(uv_loop_t *loop, struct store *st,
 	randombytes_buf(&c->log.session, sizeof(c->log.session));
 	c->all_perm = true;
 	c->in = xmalloc(CLIENT_CHUNK);
+	buf_init(&c->wbuf, CLIENT_WBUF_MAX);
 	c->out = xmalloc(CLIENT_OUT_MAX);
 	(void)uv_timer_init(loop, &c->done_timer);
 	c->done_timer.data = c;
