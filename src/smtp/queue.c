@@ -342,17 +342,6 @@ struct msg_outcome {
 	struct store_queue_update *defer; /* bounce fallback, per bounce */
 };
 
-static bool
-wants(unsigned notify, unsigned bit)
-{
-	if (notify & STORE_NOTIFY_NEVER)
-		return false;
-	/* No NOTIFY: FAILURE,DELAY (RFC 3461 §4.1). */
-	if (notify == 0)
-		return bit == STORE_NOTIFY_FAILURE || bit == STORE_NOTIFY_DELAY;
-	return (notify & bit) != 0;
-}
-
 static void
 log_outcome(const char *event, const struct queue_job *j,
     const struct smtp_client_msg *m, const struct smtp_client_rcpt *r,
@@ -460,127 +449,112 @@ record_msg(struct smtp_queue *q, struct queue_job *j, size_t mi, int64_t now,
 	for (k = 0; k < n; k++) {
 		struct smtp_client_rcpt *r = &m->rcpts[k];
 		const struct queue_row *row = &j->rows[mi][k];
-		enum smtp_rcpt_status st = r->status;
-		bool expired;
-		uint64_t wait;
+		struct queue_decision dc;
+		const char *diag;
 
 		if (row->created < arrival)
 			arrival = row->created;
-		if (st == SMTP_RCPT_PENDING) {
-			st = SMTP_RCPT_TEMP;
-			if (r->reply[0] == '\0')
-				(void)str_copy(r->reply, sizeof(r->reply),
-				    "not attempted");
-		}
-		if (j->fixed_status[0] != '\0' && st != SMTP_RCPT_OK)
-			(void)str_copy(status[k], 16, j->fixed_status);
-		else
-			queue_status(st, r->code, r->reply, status[k]);
-		if (st == SMTP_RCPT_OK) {
-			if (wants(r->notify, STORE_NOTIFY_SUCCESS) &&
-			    !m->remote_dsn && !null_sender) {
-				relayed_ids[nr] = r->queue_id;
-				relayed[nr++] = (struct dsn_rcpt){
-					.rcpt = r->addr,
-					.orcpt = r->orcpt,
-					.action = DSN_RELAYED,
-					.status = status[k],
-					.remote_mta = remote,
-					.diagnostic =
-					    r->reply[0] ? r->reply : NULL,
-					.last_attempt = now,
-				};
-			} else {
-				ups[(*n_ups)++] = (struct store_queue_update){
-					.id = r->queue_id,
-					.done = true,
-					.last_attempt = now,
-					.last_reply = r->reply,
-				};
-			}
-			log_outcome("delivered", j, m, r, status[k], "");
-			continue;
-		}
-		if (st == SMTP_RCPT_TEMP && q->stopping) {
-			/* Aborted by shutdown: left as it was, tried again
-			 * after the restart. */
-			log_outcome("interrupted", j, m, r, status[k], "");
-			continue;
-		}
-		expired = st == SMTP_RCPT_TEMP &&
-		    (uint64_t)(now - row->created) >=
-		        c->queue_lifetime_seconds &&
-		    now >= row->created;
-		if (st == SMTP_RCPT_TEMP && !expired) {
-			wait = queue_backoff(c->queue_retry_min_seconds,
-			    c->queue_retry_max_seconds, row->attempts);
-			ups[(*n_ups)++] = (struct store_queue_update){
-				.id = r->queue_id,
-				.last_attempt = now,
-				.next_attempt = now + (int64_t)wait,
-				.last_reply = r->reply,
-			};
-			(void)str_fmt(extra, sizeof(extra),
-			    " attempts=%u next_attempt=%lld", row->attempts + 1,
-			    (long long)(now + (int64_t)wait));
-			log_outcome("deferred", j, m, r, status[k], extra);
-			if (c->queue_delay_notice_seconds > 0 &&
-			    !row->delay_notified && !null_sender &&
-			    now - row->created >=
-			        (int64_t)c->queue_delay_notice_seconds &&
-			    wants(r->notify, STORE_NOTIFY_DELAY)) {
-				delayed_ids[nd] = r->queue_id;
-				delayed[nd++] = (struct dsn_rcpt){
-					.rcpt = r->addr,
-					.orcpt = r->orcpt,
-					.action = DSN_DELAYED,
-					.status = status[k],
-					.remote_mta = remote,
-					.diagnostic =
-					    r->reply[0] ? r->reply : NULL,
-					.last_attempt = now,
-					.retry_until = row->created +
-					    (int64_t)c->queue_lifetime_seconds,
-				};
-			}
-			continue;
-		}
-		/* Failed: 5xx, or the lifetime ran out. */
-		if (expired)
-			(void)str_copy(status[k], 16, "4.4.7");
-		if (null_sender || !wants(r->notify, STORE_NOTIFY_FAILURE)) {
+		if (r->status == SMTP_RCPT_PENDING && r->reply[0] == '\0')
+			(void)str_copy(r->reply, sizeof(r->reply),
+			    "not attempted");
+		queue_decide(c, r->status, r->code, r->reply, j->fixed_status,
+		    r->notify, null_sender, m->remote_dsn, q->stopping, row,
+		    now, &dc);
+		(void)str_copy(status[k], sizeof(status[k]), dc.status);
+		diag = r->reply[0] != '\0' ? r->reply : NULL;
+		switch (dc.verdict) {
+		case QUEUE_DONE:
+		case QUEUE_FAIL_SILENT:
 			ups[(*n_ups)++] = (struct store_queue_update){
 				.id = r->queue_id,
 				.done = true,
 				.last_attempt = now,
 				.last_reply = r->reply,
 			};
+			if (dc.verdict == QUEUE_DONE)
+				log_outcome("delivered", j, m, r, status[k],
+				    "");
+			else
+				log_outcome("bounced", j, m, r, status[k],
+				    dc.expired ? " reason=expired dsn=none"
+				               : " dsn=none");
+			break;
+		case QUEUE_RELAYED:
+			relayed_ids[nr] = r->queue_id;
+			relayed[nr++] = (struct dsn_rcpt){
+				.rcpt = r->addr,
+				.orcpt = r->orcpt,
+				.action = DSN_RELAYED,
+				.status = status[k],
+				.remote_mta = remote,
+				.diagnostic = diag,
+				.last_attempt = now,
+			};
+			log_outcome("delivered", j, m, r, status[k],
+			    " dsn=relayed");
+			break;
+		case QUEUE_LEAVE:
+			/* Aborted by shutdown: left as it was, tried again
+			 * after the restart. */
+			log_outcome("interrupted", j, m, r, status[k], "");
+			break;
+		case QUEUE_DEFER:
+			ups[(*n_ups)++] = (struct store_queue_update){
+				.id = r->queue_id,
+				.last_attempt = now,
+				.next_attempt = dc.next_attempt,
+				.last_reply = r->reply,
+			};
+			(void)str_fmt(extra, sizeof(extra),
+			    " attempts=%u next_attempt=%lld%s",
+			    row->attempts + 1, (long long)dc.next_attempt,
+			    dc.delay_notice ? " dsn=delay" : "");
+			log_outcome("deferred", j, m, r, status[k], extra);
+			if (!dc.delay_notice)
+				break;
+			delayed_ids[nd] = r->queue_id;
+			delayed[nd++] = (struct dsn_rcpt){
+				.rcpt = r->addr,
+				.orcpt = r->orcpt,
+				.action = DSN_DELAYED,
+				.status = status[k],
+				.remote_mta = r->code != 0 ? remote : NULL,
+				.diagnostic = diag,
+				.last_attempt = now,
+				.retry_until = row->created +
+				    (int64_t)c->queue_lifetime_seconds,
+			};
+			break;
+		case QUEUE_FAIL_REPORT:
+			/* If the report cannot be committed the row is
+			 * deferred instead, and reported on a later try. */
+			bounce_ids[nb] = r->queue_id;
+			defer[nb] = (struct store_queue_update){
+				.id = r->queue_id,
+				.last_attempt = now,
+				.next_attempt = now +
+				    (int64_t)queue_backoff(
+				        c->queue_retry_min_seconds,
+				        c->queue_retry_max_seconds,
+				        row->attempts),
+				.last_reply = r->reply,
+			};
+			bounce[nb++] = (struct dsn_rcpt){
+				.rcpt = r->addr,
+				.orcpt = r->orcpt,
+				.action = DSN_FAILED,
+				.status = status[k],
+				.remote_mta = r->code != 0 ? remote : NULL,
+				.diagnostic = diag != NULL ? diag
+				    : dc.expired ? "delivery time expired"
+				                 : NULL,
+				.last_attempt = now,
+			};
 			log_outcome("bounced", j, m, r, status[k],
-			    expired ? " reason=expired dsn=none" : " dsn=none");
-			continue;
+			    dc.expired ? " reason=expired dsn=sent"
+			               : " dsn=sent");
+			break;
 		}
-		bounce_ids[nb] = r->queue_id;
-		defer[nb] = (struct store_queue_update){
-			.id = r->queue_id,
-			.last_attempt = now,
-			.next_attempt = now +
-			    (int64_t)queue_backoff(c->queue_retry_min_seconds,
-			        c->queue_retry_max_seconds, row->attempts),
-			.last_reply = r->reply,
-		};
-		bounce[nb++] = (struct dsn_rcpt){
-			.rcpt = r->addr,
-			.orcpt = r->orcpt,
-			.action = DSN_FAILED,
-			.status = status[k],
-			.remote_mta = r->code != 0 ? remote : NULL,
-			.diagnostic = r->reply[0]
-			    ? r->reply
-			    : (expired ? "delivery time expired" : NULL),
-			.last_attempt = now,
-		};
-		log_outcome("bounced", j, m, r, status[k],
-		    expired ? " reason=expired dsn=sent" : " dsn=sent");
 	}
 	if (arrival == INT64_MAX)
 		arrival = 0;

@@ -72,6 +72,33 @@ struct queue_row {
 	bool delay_notified;
 };
 
+/* What becomes of one recipient after an attempt. */
+enum queue_verdict {
+	QUEUE_DONE,        /* delivered: row deleted */
+	QUEUE_RELAYED,     /* delivered, and a "relayed" report is owed */
+	QUEUE_DEFER,       /* try again at next_attempt */
+	QUEUE_FAIL_REPORT, /* failed: bounce to the sender */
+	QUEUE_FAIL_SILENT, /* failed, nobody to tell: row deleted */
+	QUEUE_LEAVE,       /* interrupted by shutdown: row untouched */
+};
+
+struct queue_decision {
+	enum queue_verdict verdict;
+	int64_t next_attempt; /* QUEUE_DEFER */
+	bool delay_notice;    /* QUEUE_DEFER: a delay notice is owed now */
+	bool expired;         /* failed because the lifetime ran out */
+	char status[16];      /* RFC 3463 status for logs and reports */
+};
+
+/* The policy of queue.h for one recipient: outcome st (PENDING counts
+ * as TEMP) with the remote's code and reply, fixed_status ("" or a DNS
+ * outcome's status), its NOTIFY bits, facts of its row and message.
+ * Pure: the clock is `now`, the config `c`. */
+void queue_decide(const struct config *c, enum smtp_rcpt_status st, int code,
+    const char *reply, const char *fixed_status, unsigned notify,
+    bool null_sender, bool remote_dsn, bool stopping,
+    const struct queue_row *row, int64_t now, struct queue_decision *out);
+
 /* One client job as built from due rows: msgs[i].rcpts[j] comes with
  * rows[i][j]. Strings are owned by the job. */
 struct queue_job {

@@ -142,6 +142,131 @@ test_status(void **state)
 	assert_string_equal(s, "2.0.0");
 }
 
+/* The policy: delivered, relayed, deferred with back-off and delay
+ * notice, expired, failed with or without a report, left at shutdown. */
+static void
+test_decide(void **state)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	struct queue_row row = { .attempts = 2, .created = 1000 };
+	struct queue_decision d;
+	const int64_t life = 432000, notice = 14400;
+
+	(void)state;
+	config_defaults(c);
+	c->queue_retry_min_seconds = 300;
+	c->queue_retry_max_seconds = 3600;
+	c->queue_lifetime_seconds = life;
+	c->queue_delay_notice_seconds = notice;
+
+	queue_decide(c, SMTP_RCPT_OK, 250, "250 ok", "", 0, false, false, false,
+	    &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DONE);
+	assert_string_equal(d.status, "2.0.0");
+	/* NOTIFY=SUCCESS: relayed unless the remote does DSN itself, never
+	 * for the null sender. */
+	queue_decide(c, SMTP_RCPT_OK, 250, "250 ok", "", STORE_NOTIFY_SUCCESS,
+	    false, false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_RELAYED);
+	queue_decide(c, SMTP_RCPT_OK, 250, "250 ok", "", STORE_NOTIFY_SUCCESS,
+	    false, true, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DONE);
+	queue_decide(c, SMTP_RCPT_OK, 250, "250 ok", "", STORE_NOTIFY_SUCCESS,
+	    true, false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DONE);
+
+	/* Deferred: back-off from the attempts made before this one. */
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 4.7.1 later", "", 0, false,
+	    false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DEFER);
+	assert_int_equal(d.next_attempt, 2000 + 1200);
+	assert_string_equal(d.status, "4.7.1");
+	assert_false(d.delay_notice);
+	/* The delay notice: at delay_notice_seconds exactly, not before. */
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + notice - 1, &d);
+	assert_false(d.delay_notice);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + notice, &d);
+	assert_true(d.delay_notice);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "",
+	    STORE_NOTIFY_DELAY, false, false, false, &row, 1000 + notice, &d);
+	assert_true(d.delay_notice);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "",
+	    STORE_NOTIFY_FAILURE, false, false, false, &row, 1000 + notice, &d);
+	assert_false(d.delay_notice);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "",
+	    STORE_NOTIFY_NEVER, false, false, false, &row, 1000 + notice, &d);
+	assert_false(d.delay_notice);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, true, false,
+	    false, &row, 1000 + notice, &d);
+	assert_false(d.delay_notice);
+	row.delay_notified = true;
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + notice, &d);
+	assert_false(d.delay_notice);
+	row.delay_notified = false;
+	c->queue_delay_notice_seconds = 0;
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + notice, &d);
+	assert_false(d.delay_notice);
+	c->queue_delay_notice_seconds = notice;
+
+	/* The lifetime: a TEMP at lifetime - 1 is deferred, at lifetime it
+	 * fails with 4.4.7. */
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + life - 1, &d);
+	assert_int_equal(d.verdict, QUEUE_DEFER);
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 later", "", 0, false, false,
+	    false, &row, 1000 + life, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_REPORT);
+	assert_true(d.expired);
+	assert_string_equal(d.status, "4.4.7");
+	/* A PENDING recipient (never tried) counts as TEMP. */
+	queue_decide(c, SMTP_RCPT_PENDING, 0, "", "", 0, false, false, false,
+	    &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DEFER);
+	assert_string_equal(d.status, "4.4.1");
+
+	/* Permanent: a report unless nobody wants one. */
+	queue_decide(c, SMTP_RCPT_PERM, 550, "550 5.1.1 no such user", "", 0,
+	    false, false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_REPORT);
+	assert_false(d.expired);
+	assert_string_equal(d.status, "5.1.1");
+	queue_decide(c, SMTP_RCPT_PERM, 550, "550 no", "", 0, true, false,
+	    false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_SILENT);
+	queue_decide(c, SMTP_RCPT_PERM, 550, "550 no", "", STORE_NOTIFY_NEVER,
+	    false, false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_SILENT);
+	queue_decide(c, SMTP_RCPT_PERM, 550, "550 no", "",
+	    STORE_NOTIFY_SUCCESS | STORE_NOTIFY_DELAY, false, false, false,
+	    &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_SILENT);
+	queue_decide(c, SMTP_RCPT_PERM, 550, "550 no", "", STORE_NOTIFY_FAILURE,
+	    false, false, false, &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_FAIL_REPORT);
+	/* A DNS outcome's status wins over the reply's. */
+	queue_decide(c, SMTP_RCPT_PERM, 0, "the domain does not exist", "5.1.2",
+	    0, false, false, false, &row, 2000, &d);
+	assert_string_equal(d.status, "5.1.2");
+
+	/* Shutdown: TEMP rows are left alone, other outcomes recorded. */
+	queue_decide(c, SMTP_RCPT_TEMP, 0, "aborted", "", 0, false, false, true,
+	    &row, 1000 + life + 5, &d);
+	assert_int_equal(d.verdict, QUEUE_LEAVE);
+	queue_decide(c, SMTP_RCPT_OK, 250, "250 ok", "", 0, false, false, true,
+	    &row, 2000, &d);
+	assert_int_equal(d.verdict, QUEUE_DONE);
+	/* A clock set back: never expired, never a negative age. */
+	queue_decide(c, SMTP_RCPT_TEMP, 451, "451 x", "", 0, false, false,
+	    false, &row, 500, &d);
+	assert_int_equal(d.verdict, QUEUE_DEFER);
+	assert_false(d.delay_notice);
+	xfree(&c);
+}
+
 static struct store_queue_entry
 entry(int64_t id, const char *domain, int64_t msg, const char *rcpt)
 {
@@ -276,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_route_find),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_group_job_full),
 		cmocka_unit_test(test_idset),

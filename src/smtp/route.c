@@ -178,6 +178,67 @@ queue_status(enum smtp_rcpt_status st, int code, const char *reply, char *out)
 		(void)str_copy(out, 16, code == 0 ? "4.4.1" : "4.0.0");
 }
 
+/* Does NOTIFY ask for this report? No NOTIFY means FAILURE,DELAY (RFC
+ * 3461 §4.1); NEVER excludes everything. */
+static bool
+wants(unsigned notify, unsigned bit)
+{
+	if (notify & STORE_NOTIFY_NEVER)
+		return false;
+	if (notify == 0)
+		return bit == STORE_NOTIFY_FAILURE || bit == STORE_NOTIFY_DELAY;
+	return (notify & bit) != 0;
+}
+
+void
+queue_decide(const struct config *c, enum smtp_rcpt_status st, int code,
+    const char *reply, const char *fixed_status, unsigned notify,
+    bool null_sender, bool remote_dsn, bool stopping,
+    const struct queue_row *row, int64_t now, struct queue_decision *out)
+{
+	int64_t age = now - row->created;
+
+	memset(out, 0, sizeof(*out));
+	if (st == SMTP_RCPT_PENDING)
+		st = SMTP_RCPT_TEMP;
+	if (fixed_status != NULL && fixed_status[0] != '\0' &&
+	    st != SMTP_RCPT_OK)
+		(void)str_copy(out->status, sizeof(out->status), fixed_status);
+	else
+		queue_status(st, code, reply, out->status);
+	if (st == SMTP_RCPT_OK) {
+		/* A remote without DSN cannot report SUCCESS: we do. */
+		out->verdict = wants(notify, STORE_NOTIFY_SUCCESS) &&
+		        !remote_dsn && !null_sender
+		    ? QUEUE_RELAYED
+		    : QUEUE_DONE;
+		return;
+	}
+	if (st == SMTP_RCPT_TEMP && stopping) {
+		out->verdict = QUEUE_LEAVE;
+		return;
+	}
+	if (st == SMTP_RCPT_TEMP &&
+	    (age < 0 || (uint64_t)age < c->queue_lifetime_seconds)) {
+		out->verdict = QUEUE_DEFER;
+		out->next_attempt = now +
+		    (int64_t)queue_backoff(c->queue_retry_min_seconds,
+		        c->queue_retry_max_seconds, row->attempts);
+		out->delay_notice = c->queue_delay_notice_seconds > 0 &&
+		    !row->delay_notified && !null_sender && age >= 0 &&
+		    (uint64_t)age >= c->queue_delay_notice_seconds &&
+		    wants(notify, STORE_NOTIFY_DELAY);
+		return;
+	}
+	if (st == SMTP_RCPT_TEMP) {
+		out->expired = true;
+		(void)str_copy(out->status, sizeof(out->status), "4.4.7");
+	}
+	out->verdict = null_sender || !wants(notify, STORE_NOTIFY_FAILURE)
+	    ? QUEUE_FAIL_SILENT
+	    : QUEUE_FAIL_REPORT;
+}
+
 static char *
 dup_or_null(const char *s)
 {
