@@ -347,12 +347,13 @@ log_outcome(const char *event, const struct queue_job *j,
     const struct smtp_client_msg *m, const struct smtp_client_rcpt *r,
     const char *status, const char *extra)
 {
-	char rcpt[200], reply[300], relay[280];
+	char rcpt[200], reply[300], relay[280], dom[280];
 
 	log_info(&qlog,
 	    "event=%s queue_id=%lld message=%lld domain=%s rcpt=\"%s\" "
 	    "relay=%s status=%s reply=\"%s\"%s",
-	    event, (long long)r->queue_id, (long long)m->message_id, j->domain,
+	    event, (long long)r->queue_id, (long long)m->message_id,
+	    log_safe(dom, sizeof(dom), slice_cstr(j->domain)),
 	    log_safe(rcpt, sizeof(rcpt), slice_cstr(r->addr)),
 	    m->remote[0] != '\0'
 	        ? log_safe(relay, sizeof(relay), slice_cstr(m->remote))
@@ -616,6 +617,7 @@ fail_all(struct queue_job *j, enum smtp_rcpt_status st, const char *status,
     const char *why)
 {
 	size_t i, k;
+	char *p;
 
 	(void)str_copy(j->fixed_status, sizeof(j->fixed_status), status);
 	for (i = 0; i < j->n_msgs; i++) {
@@ -625,6 +627,12 @@ fail_all(struct queue_job *j, enum smtp_rcpt_status st, const char *status,
 			r->status = st;
 			r->code = 0;
 			(void)str_copy(r->reply, sizeof(r->reply), why);
+			/* One printable line, as the client's replies are
+			 * (why may quote names from DNS answers). */
+			for (p = r->reply; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 ||
+				    (unsigned char)*p > 0x7e)
+					*p = '?';
 		}
 	}
 	record(j);
@@ -649,14 +657,16 @@ dns_done(void *ctx, const struct dns_result *res)
 	struct smtp_queue *q = j->q;
 	struct smtp_client_opts opts = { 0 };
 	size_t n;
-	char why[300];
+	char why[300], dom[280], safe[300];
 
 	if (res->status != 0 || res->n_hosts == 0) {
 		(void)str_fmt(why, sizeof(why), "%s",
 		    res->why[0] != '\0' ? res->why : "no address found");
 		log_info(&qlog,
-		    "event=route-failed domain=%s err=%s why=\"%s\"", j->domain,
-		    err_name(res->status), res->why);
+		    "event=route-failed domain=%s err=%s why=\"%s\"",
+		    log_safe(dom, sizeof(dom), slice_cstr(j->domain)),
+		    err_name(res->status),
+		    log_safe(safe, sizeof(safe), slice_cstr(why)));
 		/* A domain that does not exist or takes no mail is
 		 * permanent; a route or smarthost that does not resolve is
 		 * our configuration: retried. */
