@@ -956,6 +956,54 @@ test_tls_failure_next_host(void **state)
 	tls_ctx_free(&client);
 }
 
+/* What a server receives for stored bytes `in`. */
+static void
+check_relay(struct env *e, const char *in, const char *want)
+{
+	struct fake f = { 0 };
+	struct smtp_client_rcpt r[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 1 };
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = &m,
+		.n_msgs = 1 };
+
+	m.message_id = put_message(e, in);
+	fake_start(&e->loop, &f);
+	host(&h, "mx.remote.test", f.port);
+	run_job(e, &job, NULL, 0);
+	fake_stop(&f);
+	assert_int_equal(r[0].status, SMTP_RCPT_OK);
+	assert_int_equal(f.messages, 1);
+	f.body[f.body_len] = '\0';
+	assert_string_equal(f.body, want);
+}
+
+/* Only our leading Return-Path: line (any case, folded or not) is
+ * dropped; everything else is sent as stored, CRLF and dot-stuffed. */
+static void
+test_return_path_variants(void **state)
+{
+	struct env *e = *state;
+
+	check_relay(e,
+	    "return-PATH: <x@y.test>\r\n folded\r\n\tmore\r\n"
+	    "Subject: a\r\n\r\nb\r\n",
+	    "Subject: a\r\n\r\nb\r\n");
+	check_relay(e, "Return-Pathological: x\r\n\r\nb",
+	    "Return-Pathological: x\r\n\r\nb\r\n");
+	check_relay(e, "Subject: s\r\nReturn-Path: <x>\r\n\r\n",
+	    "Subject: s\r\nReturn-Path: <x>\r\n\r\n");
+	check_relay(e, "Return-Path: <>\r\n.\r\n", "..\r\n");
+	check_relay(e, "Return", "Return\r\n");
+	check_relay(e, "a\r\n.\r\n..\r\n.x\r\n\r\n.",
+	    "a\r\n..\r\n...\r\n..x\r\n\r\n..\r\n");
+}
+
 /* Abort: cb from the loop, every recipient TEMP "aborted". */
 static void
 test_abort(void **state)
@@ -1020,6 +1068,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_452_new_transaction, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tls_failure_next_host,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_return_path_variants,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	};
