@@ -35,6 +35,11 @@ HANG = ("hang",)
 DROP = ("drop",)
 
 
+def delay(seconds, reply=None):
+    """Waits seconds, then answers reply (None: the normal answer)."""
+    return ("delay", seconds, reply)
+
+
 def addr_free(ip, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -174,6 +179,12 @@ class _Server(SMTP):
             else None
         if act is None:
             return False
+        if isinstance(act, tuple) and act[0] == "delay":
+            await asyncio.sleep(act[1])
+            if act[2] is None:
+                return False
+            await self.push(act[2])
+            return True
         if act == HANG:
             with self.mx.lock:
                 self.mx.hangs += 1
@@ -274,6 +285,9 @@ class _Server(SMTP):
                     t.data = data
                 self.transport.close()
                 return "421 4.4.2 dropped"
+            if isinstance(act, tuple) and act[0] == "delay":
+                await asyncio.sleep(act[1])
+                act = act[2]
             reply = act or "250 2.0.0 OK queued"
             if t is not None:
                 t.data = data

@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: MIT
+"""More of the outbound queue: RET=FULL bounces, NOTIFY without FAILURE,
+the MX's NOTIFY=SUCCESS "delivered" report travelling out, deferred
+messages of one domain sharing one session, 452 for some recipients,
+a large message byte-exact, routes and the smarthost, 5xx to MAIL, a
+reply timeout then the next MX, and SIGKILL while a slow remote accepts
+messages one by one (duplicates counted, none lost)."""
+import email
+import smtplib
+import threading
+import time
+
+import pytest
+
+from conftest import HOST, record_figure
+from fake_mx import HANG, delay
+from outbound_util import (actions, addr, message, outbound,  # noqa: F401
+                           report_parts, reports, submit, wait_for,
+                           wait_queue_empty, wait_reports)
+from test_outbound import IP, check_relayed, sessions_with_mail, subject_of
+
+
+def test_ret_full_bounce_has_whole_message(outbound):
+    outbound.fake_mx(IP[0], lambda p, a, mx: "550 5.1.1 No such user"
+                     if p == "RCPT" else None)
+    outbound.domain("p.test", [IP[0]])
+    outbound.start()
+    msg = message("full return", "x@p.test",
+                  body="Body of the original, returned whole.\r\n")
+    assert submit(outbound.d, "alice", ["x@p.test"], msg,
+                  mail_options=["RET=FULL"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    (_, m), = wait_reports(outbound.d, "alice", 1, 30)
+    _, _, per_rcpt, third = report_parts(m)
+    assert per_rcpt[0]["Action"].strip() == "failed"
+    assert third is not None and third.get_content_type() == "message/rfc822"
+    inner, = third.get_payload()
+    assert inner["Subject"] == "full return"
+    assert b"Body of the original, returned whole." in inner.as_bytes()
+
+
+@pytest.mark.parametrize("notify", ["NEVER", "DELAY", "SUCCESS",
+                                    "SUCCESS,DELAY"])
+def test_notify_without_failure_no_bounce(outbound, notify):
+    outbound.fake_mx(IP[0], lambda p, a, mx: "550 5.1.1 No such user"
+                     if p == "RCPT" else None)
+    outbound.domain("p.test", [IP[0]])
+    outbound.start()
+    assert submit(outbound.d, "alice", ["x@p.test"],
+                  message(f"notify {notify}", "x@p.test"),
+                  rcpt_options=[f"NOTIFY={notify}"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    time.sleep(2.5)
+    assert outbound.d.uids("alice") == []
+
+
+def test_mx_notify_success_delivered_report_goes_out(outbound):
+    far = outbound.fake_mx(IP[0])
+    outbound.domain("far.test", [IP[0]])
+    outbound.start()
+    c = smtplib.SMTP(HOST, outbound.d.port, local_hostname="far.test",
+                     timeout=30)
+    try:
+        c.ehlo()
+        assert "dsn" in c.esmtp_features
+        assert c.sendmail("ext@far.test", [addr("bob")],
+                          message("please confirm", "bob",
+                                  sender="ext@far.test"),
+                          mail_options=["ENVID=far-env-1"],
+                          rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                                        "ORCPT=rfc822;bob@example.test"]) \
+            == {}
+    finally:
+        c.close()
+    wait_queue_empty(outbound.d, 60)
+    assert len(outbound.d.uids("bob")) == 1
+    t, = far.received()
+    assert t.mail_from == "" or "<>" in t.mail_arg, t.mail_arg
+    assert t.rcpts == ["ext@far.test"]
+    m = email.message_from_bytes(t.data)
+    assert m.get_content_type() == "multipart/report"
+    _, per_msg, per_rcpt, _ = report_parts(m)
+    f, = per_rcpt
+    assert f["Action"].strip().lower() == "delivered"
+    assert f["Status"].strip().startswith("2.")
+    assert addr("bob") in f["Final-Recipient"]
+    assert "".join(f["Original-Recipient"].split()).lower() == \
+        "rfc822;bob@example.test", f.items()
+    assert (per_msg["Original-Envelope-Id"] or "").strip() == "far-env-1"
+    assert not t.data.lower().startswith(b"return-path:")
+
+
+def test_deferred_messages_share_one_session_after_flush(outbound):
+    mode = {"ok": False}
+
+    def beh(phase, arg, mx):
+        if phase == "RCPT" and not mode["ok"]:
+            return "451 4.3.0 Not now"
+        return None
+    mx = outbound.fake_mx(IP[0], beh)
+    outbound.domain("s.test", [IP[0]])
+    outbound.start(queue={"retry_min_seconds": 600,
+                          "retry_max_seconds": 3600})
+    msgs = {}
+    for n in ("a", "b", "c"):
+        msgs[n] = message(f"share {n}", f"{n}@s.test")
+        assert submit(outbound.d, "alice", [f"{n}@s.test"], msgs[n]) == {}
+    wait_for(lambda: sum(len(t.rcpt_args) for s in mx.real_sessions()
+                         for t in s.transactions) >= 3, 30,
+             "a first attempt for each")
+    before = len(sessions_with_mail(mx))
+    mode["ok"] = True
+    outbound.d.cli("queue", "flush")
+    wait_queue_empty(outbound.d, 30)
+    new = sessions_with_mail(mx)[before:]
+    delivered = [t for s in new for t in s.delivered()]
+    assert sorted(r for t in delivered for r in t.rcpts) == \
+        ["a@s.test", "b@s.test", "c@s.test"]
+    assert len(new) == 1, f"{len(new)} sessions for 3 due messages of one " \
+        "domain"
+    for t in delivered:
+        check_relayed(t.data, msgs[t.rcpts[0][0]])
+
+
+def test_452_for_some_recipients(outbound):
+    per_tx = {"n": 0}
+    lock = threading.Lock()
+
+    def beh(phase, arg, mx):
+        with lock:
+            if phase == "MAIL":
+                per_tx["n"] = 0
+            if phase == "RCPT":
+                per_tx["n"] += 1
+                if per_tx["n"] > 2:
+                    return "452 4.5.3 Too many recipients"
+        return None
+    mx = outbound.fake_mx(IP[0], beh)
+    outbound.domain("many.test", [IP[0]])
+    outbound.start()
+    rcpts = [f"u{i}@many.test" for i in range(5)]
+    msg = message("452 after two", rcpts[0])
+    assert submit(outbound.d, "alice", rcpts, msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    got = mx.rcpts_received()
+    assert sorted(r for r, _ in got) == rcpts, got
+    for _, data in got:
+        check_relayed(data, msg)
+    for t in mx.received():
+        assert len(t.rcpts) <= 2
+    assert reports(outbound.d, "alice") == []
+
+
+def test_large_message_byte_exact(outbound):
+    mx = outbound.fake_mx(IP[0])
+    outbound.domain("big.test", [IP[0]])
+    outbound.start()
+    import base64
+    import random
+    raw = random.Random(7).randbytes(3 * 1024 * 1024)
+    b64 = base64.b64encode(raw)
+    body = b"\r\n".join(b64[i:i + 76] for i in range(0, len(b64), 76)) \
+        + b"\r\n"
+    msg = message("three megabytes", "x@big.test", body=body,
+                  extra=("MIME-Version: 1.0",
+                         "Content-Type: application/octet-stream",
+                         "Content-Transfer-Encoding: base64"))
+    assert submit(outbound.d, "alice", ["x@big.test"], msg) == {}
+    wait_queue_empty(outbound.d, 120)
+    t, = mx.received()
+    check_relayed(t.data, msg)
+
+
+def test_routes_and_smarthost(outbound):
+    routed = outbound.fake_mx(IP[5])
+    suffix = outbound.fake_mx(IP[6])
+    smart = outbound.fake_mx(IP[7])
+    by_mx = outbound.fake_mx(IP[8])
+    outbound.domain("dns.test", [IP[8]])
+    port = outbound.port
+    outbound.start(outbound={
+        "routes": [{"domain": "routed.test", "host": f"[{IP[5]}]:{port}"},
+                   {"domain": ".sub.test", "host": f"[{IP[6]}]:{port}"}],
+        "smarthost": f"[{IP[7]}]:{port}"})
+    rcpts = ["x@routed.test", "y@a.sub.test", "z@other.test", "w@dns.test"]
+    msg = message("routes", rcpts[0])
+    assert submit(outbound.d, "alice", rcpts, msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert [r for r, _ in routed.rcpts_received()] == ["x@routed.test"]
+    assert [r for r, _ in suffix.rcpts_received()] == ["y@a.sub.test"]
+    # With a smarthost, every domain without a route goes to it, even one
+    # that has MX records.
+    assert sorted(r for r, _ in smart.rcpts_received()) == \
+        ["w@dns.test", "z@other.test"]
+    assert by_mx.received() == []
+
+
+def test_routes_without_smarthost_use_mx(outbound):
+    routed = outbound.fake_mx(IP[5])
+    by_mx = outbound.fake_mx(IP[8])
+    outbound.domain("dns.test", [IP[8]])
+    outbound.start(outbound={
+        "routes": [{"domain": "routed.test",
+                    "host": f"[{IP[5]}]:{outbound.port}"}]})
+    msg = message("routes+mx", "x@routed.test")
+    assert submit(outbound.d, "alice", ["x@routed.test", "w@dns.test"],
+                  msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert [r for r, _ in routed.rcpts_received()] == ["x@routed.test"]
+    assert [r for r, _ in by_mx.rcpts_received()] == ["w@dns.test"]
+
+
+def test_5xx_to_mail_bounces_every_recipient(outbound):
+    outbound.fake_mx(IP[0], lambda p, a, mx: "550 5.7.1 Sender rejected"
+                     if p == "MAIL" else None)
+    outbound.domain("p.test", [IP[0]])
+    outbound.start()
+    assert submit(outbound.d, "alice", ["a@p.test", "b@p.test"],
+                  message("sender refused", "a@p.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    rs = wait_reports(outbound.d, "alice", 1, 30)
+    acts = sorted((r.split(";")[-1].strip(), a, st)
+                  for _, m in rs for a, r, st in actions(m))
+    assert acts == [("a@p.test", "failed", "5.7.1"),
+                    ("b@p.test", "failed", "5.7.1")], acts
+
+
+def test_reply_timeout_then_next_mx(outbound):
+    mx1 = outbound.fake_mx(IP[0], lambda p, a, mx: HANG if p == "EHLO"
+                           else None, hang_seconds=30)
+    mx2 = outbound.fake_mx(IP[1])
+    outbound.domain("to.test", [IP[0], IP[1]])
+    outbound.start(outbound={"timeout_seconds": 3})
+    msg = message("timeout", "x@to.test")
+    t0 = time.monotonic()
+    assert submit(outbound.d, "alice", ["x@to.test"], msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert mx1.hangs >= 1
+    t, = mx2.received()
+    check_relayed(t.data, msg)
+    assert time.monotonic() - t0 >= 2.5
+
+
+def test_sigkill_while_slow_remote_accepts(outbound):
+    mode = {"slow": True}
+
+    def beh(phase, arg, mx):
+        if phase == "DOT" and mode["slow"]:
+            return delay(0.4)
+        return None
+    doms = ["s1.test", "s2.test"]
+    mxs = [outbound.fake_mx(IP[i], beh) for i in range(len(doms))]
+    for i, dom in enumerate(doms):
+        outbound.domain(dom, [IP[i]])
+    outbound.start()
+    d = outbound.d
+    expected = set()
+    for m in range(10):
+        rcpts = [f"r{j}@{dom}" for dom in doms for j in range(2)]
+        subj = f"slow {m}"
+        assert submit(d, "alice", rcpts, message(subj, rcpts[0])) == {}
+        expected |= {(subj, r) for r in rcpts}
+
+    def accepted():
+        return sum(len(mx.rcpts_received()) for mx in mxs)
+    wait_for(lambda: accepted() >= 4, 30, "a few accepted deliveries")
+    before = accepted()
+    d.kill()
+    assert before < len(expected), "all delivered before the kill"
+    mode["slow"] = False
+    d.start()
+    wait_queue_empty(d, 90)
+    counts = {}
+    for mx in mxs:
+        for r, data in mx.rcpts_received():
+            k = (subject_of(data), r)
+            counts[k] = counts.get(k, 0) + 1
+    missing = expected - set(counts)
+    assert not missing, f"lost: {sorted(missing)}"
+    assert set(counts) == expected
+    dups = sum(n - 1 for n in counts.values())
+    record_figure("outbound_sigkill_slow",
+                  f"{len(expected)} recipient deliveries, {before} accepted "
+                  f"before SIGKILL, {dups} duplicates")
+    assert d.stats()["messages"] == 0, "delivered messages left in the store"
+    d.stop()
+    r = d.verify()
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
