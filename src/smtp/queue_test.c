@@ -12,8 +12,13 @@
 
 #include <cmocka.h>
 
+#include <ftw.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/str.h"
+#include "smtp/queue.h"
 #include "smtp/queue_int.h"
 
 static void
@@ -392,6 +397,598 @@ test_idset(void **state)
 	queue_idset_clear(&s);
 }
 
+/* --- the scheduler against a real store, with DNS and the client faked ---
+ * The fakes below replace dns.c and client.c at link time (this object
+ * defines every symbol of theirs that queue.c uses, so the archive's
+ * dns.o and client.o are not pulled in). Domains say what happens:
+ * nx*.test do not exist, perm*.test answer 550, temp*.test 451, hang*.test
+ * never answer (until aborted); anything else takes the mail. */
+
+struct dns_resolver {
+	uv_loop_t *loop;
+	struct fake_q *pending;
+};
+
+struct fake_q {
+	struct fake_q *next;
+	struct dns_resolver *r;
+	uv_timer_t t;
+	char name[256];
+	unsigned port;
+	bool mx;
+	dns_cb cb;
+	void *ctx;
+};
+
+static struct {
+	unsigned active, max_active, started, aborted;
+	unsigned starts[1024]; /* per queue row id */
+	unsigned null_sender_msgs;
+} sim;
+
+int
+dns_resolver_new(uv_loop_t *loop, const char *forwarder,
+    struct dns_resolver **out, struct err *err)
+{
+	(void)forwarder;
+	(void)err;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->loop = loop;
+	return 0;
+}
+
+static void
+fake_q_closed(uv_handle_t *h)
+{
+	void *p = h->data; /* h lies inside it */
+
+	xfree(&p);
+}
+
+static void
+fake_q_unlink(struct fake_q *fq)
+{
+	struct fake_q **pp;
+
+	for (pp = &fq->r->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == fq) {
+			*pp = fq->next;
+			break;
+		}
+}
+
+void
+dns_resolver_free(struct dns_resolver **rp)
+{
+	struct fake_q *fq, *next;
+
+	if (*rp == NULL)
+		return;
+	for (fq = (*rp)->pending; fq != NULL; fq = next) {
+		next = fq->next;
+		uv_close((uv_handle_t *)&fq->t, fake_q_closed);
+	}
+	xfree(rp);
+}
+
+static void
+fake_q_fire(uv_timer_t *t)
+{
+	struct fake_q *fq = t->data;
+	struct dns_host h = { 0 };
+	struct dns_result res = { 0 };
+
+	fake_q_unlink(fq);
+	if (fq->mx && strncmp(fq->name, "nx", 2) == 0) {
+		res.status = ERR_NOTFOUND;
+		(void)str_copy(res.why, sizeof(res.why),
+		    "the domain does not exist");
+	} else {
+		(void)str_fmt(h.name, sizeof(h.name), "mx.%s", fq->name);
+		(void)str_copy(h.addr, sizeof(h.addr), "127.0.0.1");
+		h.port = fq->port;
+		res.hosts = &h;
+		res.n_hosts = 1;
+	}
+	fq->cb(fq->ctx, &res);
+	uv_close((uv_handle_t *)&fq->t, fake_q_closed);
+}
+
+static int
+fake_resolve(struct dns_resolver *r, const char *name, unsigned port, bool mx,
+    dns_cb cb, void *ctx)
+{
+	struct fake_q *fq = xcalloc(1, sizeof(*fq));
+
+	fq->r = r;
+	(void)str_copy(fq->name, sizeof(fq->name), name);
+	fq->port = port;
+	fq->mx = mx;
+	fq->cb = cb;
+	fq->ctx = ctx;
+	fq->next = r->pending;
+	r->pending = fq;
+	(void)uv_timer_init(r->loop, &fq->t);
+	fq->t.data = fq;
+	(void)uv_timer_start(&fq->t, fake_q_fire, 1, 0);
+	return 0;
+}
+
+int
+dns_resolve_mx(struct dns_resolver *r, const char *domain, unsigned port,
+    dns_cb cb, void *ctx)
+{
+	return fake_resolve(r, domain, port, true, cb, ctx);
+}
+
+int
+dns_resolve_host(struct dns_resolver *r, const char *host, unsigned port,
+    dns_cb cb, void *ctx)
+{
+	return fake_resolve(r, host, port, false, cb, ctx);
+}
+
+struct smtp_client {
+	uv_timer_t t;
+	struct smtp_client_job *job;
+	smtp_client_cb cb;
+	void *ctx;
+	bool aborted;
+};
+
+static void
+fake_client_closed(uv_handle_t *h)
+{
+	void *p = h->data; /* h lies inside it */
+
+	xfree(&p);
+}
+
+static void
+fake_client_fire(uv_timer_t *t)
+{
+	struct smtp_client *c = t->data;
+	struct smtp_client_job *job = c->job;
+	const char *d = job->domain;
+	size_t i, k;
+
+	for (i = 0; i < job->n_msgs; i++) {
+		struct smtp_client_msg *m = &job->msgs[i];
+
+		(void)str_copy(m->remote, sizeof(m->remote),
+		    job->hosts[0].name);
+		if (m->sender[0] == '\0')
+			sim.null_sender_msgs++;
+		for (k = 0; k < m->n_rcpts; k++) {
+			struct smtp_client_rcpt *r = &m->rcpts[k];
+			const char *reply = "250 2.0.0 ok";
+
+			r->status = SMTP_RCPT_OK;
+			r->code = 250;
+			if (c->aborted) {
+				r->status = SMTP_RCPT_TEMP;
+				r->code = 0;
+				reply = "aborted";
+			} else if (strncmp(d, "perm", 4) == 0) {
+				r->status = SMTP_RCPT_PERM;
+				r->code = 550;
+				reply = "550 5.1.1 no such user";
+			} else if (strncmp(d, "temp", 4) == 0) {
+				r->status = SMTP_RCPT_TEMP;
+				r->code = 451;
+				reply = "451 4.3.0 later";
+			}
+			(void)str_copy(r->reply, sizeof(r->reply), reply);
+		}
+	}
+	sim.active--;
+	c->cb(c->ctx, job);
+	uv_close((uv_handle_t *)&c->t, fake_client_closed);
+}
+
+int
+smtp_client_start(uv_loop_t *loop, struct store *st,
+    const struct smtp_client_opts *opts, struct smtp_client_job *job,
+    smtp_client_cb cb, void *ctx, struct smtp_client **out)
+{
+	struct smtp_client *c;
+	size_t i, k;
+
+	(void)st;
+	(void)opts;
+	if (job->n_hosts == 0 || job->n_msgs == 0)
+		return ERR_INPUT;
+	c = xcalloc(1, sizeof(*c));
+	c->job = job;
+	c->cb = cb;
+	c->ctx = ctx;
+	for (i = 0; i < job->n_msgs; i++)
+		for (k = 0; k < job->msgs[i].n_rcpts; k++) {
+			int64_t id = job->msgs[i].rcpts[k].queue_id;
+
+			assert_true(id > 0 && id < 1024);
+			sim.starts[id]++;
+		}
+	sim.started++;
+	if (++sim.active > sim.max_active)
+		sim.max_active = sim.active;
+	(void)uv_timer_init(loop, &c->t);
+	c->t.data = c;
+	if (strncmp(job->domain, "hang", 4) != 0)
+		(void)uv_timer_start(&c->t, fake_client_fire, 5, 0);
+	*out = c;
+	return 0;
+}
+
+void
+smtp_client_abort(struct smtp_client *c)
+{
+	c->aborted = true;
+	sim.aborted++;
+	(void)uv_timer_stop(&c->t);
+	(void)uv_timer_start(&c->t, fake_client_fire, 0, 0);
+}
+
+/* The world of one scheduler test. */
+struct world {
+	char base[256], dir[300];
+	uv_loop_t loop;
+	struct store *st;
+	struct smtp_queue *q;
+	struct config *cfg;
+	int64_t alice;
+	uv_timer_t check;
+	bool (*until)(struct world *w);
+	unsigned ticks;
+	bool stopping, stopped, timed_out;
+};
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+world_open(struct world *w, unsigned max_connections)
+{
+	struct store_opts o = { 0 };
+	struct err e = { 0 };
+	const char *t = getenv("TMPDIR");
+
+	memset(&sim, 0, sizeof(sim));
+	memset(w, 0, sizeof(*w));
+	assert_true(str_fmt(w->base, sizeof(w->base),
+	    "%s/despatch-queue-XXXXXX", t ? t : "/tmp"));
+	assert_non_null(mkdtemp(w->base));
+	(void)str_fmt(w->dir, sizeof(w->dir), "%s/store", w->base);
+	assert_int_equal(uv_loop_init(&w->loop), 0);
+	o.dir = w->dir;
+	o.loop = &w->loop;
+	o.batch_max = 64;
+	o.gc_grace_seconds = 3600;
+	assert_int_equal(store_open(&o, &w->st, &e), 0);
+	assert_int_equal(store_domain_add(w->st, "example.test", &e), 0);
+	assert_int_equal(store_user_add(w->st, "alice@example.test", "h",
+	                     &w->alice, &e),
+	    0);
+	w->cfg = xcalloc(1, sizeof(*w->cfg));
+	config_defaults(w->cfg);
+	(void)str_copy(w->cfg->hostname, sizeof(w->cfg->hostname),
+	    "mx.example.test");
+	w->cfg->queue_max_connections = max_connections;
+	w->cfg->outbound_starttls = false;
+}
+
+static void
+on_committed(void *ctx, const struct store_commit_result *res)
+{
+	int *status = ctx;
+
+	*status = res->status;
+}
+
+/* Commits one message from sender to rcpts (all remote). */
+static void
+world_submit(struct world *w, const char *sender, const char *const *rcpts,
+    size_t n)
+{
+	static const char msg[] = "Return-Path: <x@example.test>\r\n"
+	                          "From: x@example.test\r\n"
+	                          "Subject: sim\r\n"
+	                          "\r\n"
+	                          "body\r\n";
+	struct store_outbound out[8];
+	struct store_envelope env = { 0 };
+	struct store_msg *m = NULL;
+	struct err e = { 0 };
+	int status = 1;
+	size_t i;
+
+	assert_true(n <= 8);
+	for (i = 0; i < n; i++)
+		out[i] = (struct store_outbound){ .rcpt = rcpts[i] };
+	env.sender = sender;
+	env.now = clock_now();
+	env.rcpts = out;
+	env.n_rcpts = n;
+	assert_int_equal(store_msg_new(w->st, &m, &e), 0);
+	assert_int_equal(store_msg_write(m, msg, sizeof(msg) - 1, &e), 0);
+	assert_int_equal(store_msg_finish(m, &e), 0);
+	assert_int_equal(store_msg_commit_out(&m, NULL, 0, &env, on_committed,
+	                     &status),
+	    0);
+	while (status == 1)
+		(void)uv_run(&w->loop, UV_RUN_ONCE);
+	assert_int_equal(status, 0);
+}
+
+static void
+on_queue_done(void *ctx)
+{
+	struct world *w = ctx;
+
+	w->stopped = true;
+}
+
+static void
+on_check(uv_timer_t *t)
+{
+	struct world *w = t->data;
+
+	if (w->stopping)
+		return;
+	if (++w->ticks > 500) /* 10 s */
+		w->timed_out = true;
+	else if (!w->until(w))
+		return;
+	w->stopping = true;
+	(void)uv_timer_stop(t);
+	smtp_queue_shutdown(w->q, on_queue_done, w);
+}
+
+/* Runs the scheduler until `until` holds, then shuts it down. */
+static void
+world_run(struct world *w, bool (*until)(struct world *w))
+{
+	struct err e = { 0 };
+
+	w->until = until;
+	assert_int_equal(smtp_queue_start(&w->loop, w->cfg, w->st, &w->q, &e),
+	    0);
+	(void)uv_timer_init(&w->loop, &w->check);
+	w->check.data = w;
+	(void)uv_timer_start(&w->check, on_check, 20, 20);
+	while (!w->stopped)
+		(void)uv_run(&w->loop, UV_RUN_ONCE);
+	assert_false(w->timed_out);
+	smtp_queue_free(&w->q);
+}
+
+static void
+world_close(struct world *w)
+{
+	uv_close((uv_handle_t *)&w->check, NULL);
+	store_close(&w->st);
+	(void)uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&w->loop), 0);
+	(void)nftw(w->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	xfree(&w->cfg);
+}
+
+struct rows {
+	size_t n;
+	unsigned attempts[64];
+	int64_t next_attempt[64];
+	char reply[64][80];
+	char sender[64][80];
+	char rcpt[64][80];
+};
+
+static void
+on_row(void *ctx, const struct store_queue_entry *e)
+{
+	struct rows *r = ctx;
+
+	if (r->n < 64) {
+		r->attempts[r->n] = e->attempts;
+		r->next_attempt[r->n] = e->next_attempt;
+		(void)str_copy(r->reply[r->n], 80, e->last_reply);
+		(void)str_copy(r->sender[r->n], 80, e->sender);
+		(void)str_copy(r->rcpt[r->n], 80, e->rcpt);
+	}
+	r->n++;
+}
+
+static struct rows
+rows_of(struct world *w)
+{
+	struct rows r;
+	struct err e = { 0 };
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_queue_list(w->st, on_row, &r, &e), 0);
+	return r;
+}
+
+static bool
+queue_empty(struct world *w)
+{
+	return rows_of(w).n == 0;
+}
+
+struct subjects {
+	size_t n;
+	char first[128];
+};
+
+static void
+on_entry(void *ctx, const struct store_entry *e)
+{
+	struct subjects *s = ctx;
+
+	if (s->n++ == 0)
+		(void)str_copy(s->first, sizeof(s->first), e->subject);
+}
+
+static struct subjects
+inbox(struct world *w)
+{
+	struct subjects s = { 0 };
+	struct err e = { 0 };
+
+	assert_int_equal(store_entry_list(w->st, w->alice, "INBOX", on_entry,
+	                     &s, &e),
+	    0);
+	return s;
+}
+
+/* 12 domains, 2 recipients each, at most 3 sessions at once: all
+ * delivered, each row started exactly once, never more than 3 clients. */
+static void
+test_sim_many_domains(void **state)
+{
+	struct world w;
+	char a[12][32], b[12][32];
+	const char *r[2];
+	size_t i;
+
+	(void)state;
+	world_open(&w, 3);
+	for (i = 0; i < 12; i++) {
+		(void)str_fmt(a[i], sizeof(a[i]), "a@d%zu.test", i);
+		(void)str_fmt(b[i], sizeof(b[i]), "b@d%zu.test", i);
+		r[0] = a[i];
+		r[1] = b[i];
+		world_submit(&w, "alice@example.test", r, 2);
+	}
+	world_run(&w, queue_empty);
+	assert_int_equal(sim.max_active, 3);
+	assert_true(sim.started >= 4); /* 12 domains, 3 at a time */
+	for (i = 1; i <= 24; i++)
+		assert_int_equal(sim.starts[i], 1);
+	assert_int_equal(inbox(&w).n, 0);
+	world_close(&w);
+}
+
+/* 550 for two recipients of one message, 250 for a third: one bounce to
+ * the local sender, every row gone. */
+static void
+test_sim_bounce_local(void **state)
+{
+	static const char *const r[] = { "x@perm.test", "y@perm.test",
+		"z@ok.test" };
+	struct world w;
+	struct subjects s;
+
+	(void)state;
+	world_open(&w, 5);
+	world_submit(&w, "alice@example.test", r, 3);
+	world_run(&w, queue_empty);
+	s = inbox(&w);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.first, "Undelivered Mail Returned to Sender");
+	world_close(&w);
+}
+
+/* A domain that does not exist bounces too (5.1.2); the null sender's
+ * failures are dropped without a report. */
+static void
+test_sim_nx_and_null_sender(void **state)
+{
+	static const char *const r1[] = { "x@nx.test" };
+	static const char *const r2[] = { "y@perm.test" };
+	struct world w;
+
+	(void)state;
+	world_open(&w, 5);
+	world_submit(&w, "alice@example.test", r1, 1);
+	world_submit(&w, "", r2, 1);
+	world_run(&w, queue_empty);
+	assert_int_equal(inbox(&w).n, 1);
+	world_close(&w);
+}
+
+/* A remote sender's bounce is queued with the null sender and then
+ * delivered to the sender's domain. */
+static void
+test_sim_bounce_remote(void **state)
+{
+	static const char *const r[] = { "x@perm.test" };
+	struct world w;
+
+	(void)state;
+	world_open(&w, 5);
+	world_submit(&w, "bob@far.test", r, 1);
+	world_run(&w, queue_empty);
+	assert_int_equal(sim.null_sender_msgs, 1);
+	assert_int_equal(sim.starts[2], 1); /* the bounce's row */
+	world_close(&w);
+}
+
+static bool
+attempted_once(struct world *w)
+{
+	struct rows r = rows_of(w);
+
+	return r.n == 1 && r.attempts[0] == 1;
+}
+
+/* 451: deferred by retry_min, the reply kept, started once. */
+static void
+test_sim_defer(void **state)
+{
+	static const char *const r[] = { "x@temp.test" };
+	struct world w;
+	struct rows rows;
+	int64_t t0 = clock_now();
+
+	(void)state;
+	world_open(&w, 5);
+	w.cfg->queue_retry_min_seconds = 300;
+	world_submit(&w, "alice@example.test", r, 1);
+	world_run(&w, attempted_once);
+	rows = rows_of(&w);
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.reply[0], "451 4.3.0 later");
+	assert_true(rows.next_attempt[0] >= t0 + 300);
+	assert_true(rows.next_attempt[0] <= clock_now() + 300);
+	assert_int_equal(sim.starts[1], 1);
+	assert_int_equal(inbox(&w).n, 0);
+	world_close(&w);
+}
+
+static bool
+hung(struct world *w)
+{
+	(void)w;
+	return sim.active == 1;
+}
+
+/* Shutdown during a delivery: the client is aborted, done comes, the row
+ * stays as it was (no attempt counted). */
+static void
+test_sim_shutdown(void **state)
+{
+	static const char *const r[] = { "x@hang.test" };
+	struct world w;
+	struct rows rows;
+
+	(void)state;
+	world_open(&w, 5);
+	world_submit(&w, "alice@example.test", r, 1);
+	world_run(&w, hung);
+	assert_int_equal(sim.aborted, 1);
+	assert_int_equal(sim.active, 0);
+	rows = rows_of(&w);
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(rows.attempts[0], 0);
+	world_close(&w);
+}
+
 int
 main(void)
 {
@@ -405,6 +1002,12 @@ main(void)
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_group_job_full),
 		cmocka_unit_test(test_idset),
+		cmocka_unit_test(test_sim_many_domains),
+		cmocka_unit_test(test_sim_bounce_local),
+		cmocka_unit_test(test_sim_nx_and_null_sender),
+		cmocka_unit_test(test_sim_bounce_remote),
+		cmocka_unit_test(test_sim_defer),
+		cmocka_unit_test(test_sim_shutdown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
