@@ -450,8 +450,10 @@ send_rcpt(struct smtp_client *c, size_t i)
 	send_line(c, line);
 }
 
-/* Starts the transaction of message msg_i (which has PENDING rcpts). */
-static void
+/* Starts the transaction of message msg_i (which has PENDING rcpts):
+ * true; false if the message was settled without one (refused before
+ * MAIL), and the caller looks for the next. */
+static bool
 start_message(struct smtp_client *c)
 {
 	struct smtp_client_msg *m = &c->job->msgs[c->msg_i];
@@ -464,8 +466,7 @@ start_message(struct smtp_client *c)
 	if (m->smtputf8 && !c->ext_smtputf8) {
 		msg_fail_all(m, SMTP_RCPT_PERM, 0,
 		    "5.6.7 the remote server does not support SMTPUTF8");
-		next_message(c);
-		return;
+		return false;
 	}
 	if (c->ext_size && c->size_max > 0 && m->size > c->size_max) {
 		char why[128];
@@ -474,13 +475,11 @@ start_message(struct smtp_client *c)
 		    "5.3.4 message too big for the remote server (SIZE %llu)",
 		    c->size_max);
 		msg_fail_all(m, SMTP_RCPT_PERM, 0, why);
-		next_message(c);
-		return;
+		return false;
 	}
 	if (!addr_ok(m->sender) || !mail_line(c, m, line)) {
 		msg_fail_all(m, SMTP_RCPT_PERM, 0, "5.1.7 invalid sender");
-		next_message(c);
-		return;
+		return false;
 	}
 	for (k = 0; k < m->n_rcpts; k++) {
 		char tmp[CLIENT_CMD_MAX];
@@ -498,8 +497,7 @@ start_message(struct smtp_client *c)
 		    (long long)m->message_id, err.msg);
 		msg_fail_all(m, SMTP_RCPT_TEMP, 0,
 		    "4.3.0 the queued message cannot be read");
-		next_message(c);
-		return;
+		return false;
 	}
 	c->sent = xcalloc(m->n_rcpts + 1, sizeof(*c->sent));
 	c->accepted = xcalloc(m->n_rcpts + 1, sizeof(*c->accepted));
@@ -507,8 +505,7 @@ start_message(struct smtp_client *c)
 		if (m->rcpts[k].status == SMTP_RCPT_PENDING)
 			c->sent[c->n_sent++] = k;
 	if (c->n_sent == 0) {
-		next_message(c);
-		return;
+		return false;
 	}
 	c->txn_used = true;
 	c->pipelined = c->ext_pipelining;
@@ -523,37 +520,42 @@ start_message(struct smtp_client *c)
 		c->batching = false;
 		flush_cmds(c);
 	}
+	return true;
 }
 
-/* The current message is settled: RSET, then the next one; QUIT at the
- * end. */
 static void
 next_message(struct smtp_client *c)
 {
 	struct smtp_client_msg *m;
 	size_t k;
 
-	txn_clear(c);
-	for (; c->msg_i < c->job->n_msgs; c->msg_i++) {
-		m = &c->job->msgs[c->msg_i];
-		for (k = 0; k < m->n_rcpts; k++)
-			if (m->rcpts[k].status == SMTP_RCPT_PENDING)
+	/* A loop, not recursion: a long job of messages refused before
+	 * MAIL (SMTPUTF8, SIZE) must not grow the stack. */
+	for (;;) {
+		txn_clear(c);
+		for (; c->msg_i < c->job->n_msgs; c->msg_i++) {
+			m = &c->job->msgs[c->msg_i];
+			for (k = 0; k < m->n_rcpts; k++)
+				if (m->rcpts[k].status == SMTP_RCPT_PENDING)
+					break;
+			if (k < m->n_rcpts)
 				break;
-		if (k < m->n_rcpts)
-			break;
+		}
+		if (c->msg_i >= c->job->n_msgs) {
+			send_line(c, "QUIT");
+			c->last_code = 0;
+			finish(
+			    c); /* closes gracefully: QUIT is flushed first */
+			return;
+		}
+		if (c->txn_used) {
+			c->state = CS_RSET;
+			send_line(c, "RSET");
+			return;
+		}
+		if (start_message(c))
+			return;
 	}
-	if (c->msg_i >= c->job->n_msgs) {
-		send_line(c, "QUIT");
-		c->last_code = 0;
-		finish(c); /* closes gracefully: QUIT is flushed first */
-		return;
-	}
-	if (c->txn_used) {
-		c->state = CS_RSET;
-		send_line(c, "RSET");
-		return;
-	}
-	start_message(c);
 }
 
 /* --- the data stream ---------------------------------------------- */
@@ -994,7 +996,8 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r)
 			host_fail(c, r->code, false, "RSET: %s", r->text);
 			return;
 		}
-		start_message(c);
+		c->txn_used = false; /* a clean slate */
+		next_message(c);
 		return;
 	case CS_BODY:
 		/* A reply in the middle of our data: the server gave up on

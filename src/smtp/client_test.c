@@ -1004,6 +1004,46 @@ test_return_path_variants(void **state)
 	    "a\r\n..\r\n...\r\n..x\r\n\r\n..\r\n");
 }
 
+/* Thousands of messages refused before MAIL (SMTPUTF8 not offered): no
+ * stack growth, one session, only the deliverable one is sent. */
+static void
+test_many_refused_messages(void **state)
+{
+	struct env *e = *state;
+	struct fake f = { 0 };
+	const size_t n = 5000;
+	struct smtp_client_rcpt *r = calloc(n, sizeof(*r));
+	struct smtp_client_msg *m = calloc(n, sizeof(*m));
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = m,
+		.n_msgs = n };
+	int64_t id = put_message(e, msg1);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		r[i].addr = "a@remote.test";
+		m[i].sender = "s@local.test";
+		m[i].rcpts = &r[i];
+		m[i].n_rcpts = 1;
+		m[i].message_id = id;
+		m[i].smtputf8 = i != n / 2;
+	}
+	fake_start(&e->loop, &f);
+	host(&h, "mx.remote.test", f.port);
+	run_job(e, &job, NULL, 0);
+	fake_stop(&f);
+	for (i = 0; i < n; i++)
+		assert_int_equal(r[i].status,
+		    i == n / 2 ? SMTP_RCPT_OK : SMTP_RCPT_PERM);
+	assert_int_equal(f.conns, 1);
+	assert_int_equal(f.messages, 1);
+	free(r);
+	free(m);
+}
+
 /* Abort: cb from the loop, every recipient TEMP "aborted". */
 static void
 test_abort(void **state)
@@ -1070,6 +1110,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tls_failure_next_host,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_return_path_variants,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_refused_messages,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	};
