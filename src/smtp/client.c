@@ -101,9 +101,10 @@ struct smtp_client {
 	bool ext_pipelining, ext_size, ext_8bitmime, ext_smtputf8, ext_dsn,
 	    ext_starttls;
 	unsigned long long size_max;
-	bool txn_used;   /* a MAIL went out on this session: RSET first */
-	struct buf wbuf; /* command lines not yet written */
-	bool batching;   /* pipelining: wbuf goes out in one write */
+	bool txn_used;     /* a MAIL went out on this session: RSET first */
+	struct buf wbuf;   /* command lines not yet written */
+	bool batching;     /* pipelining: wbuf goes out in one write */
+	bool rset_pending; /* a pipelined RSET's reply is the next one */
 
 	/* The current message's transaction. */
 	size_t msg_i;
@@ -195,6 +196,7 @@ abandon_session(struct smtp_client *c)
 	s->c = NULL;
 	buf_reset(&c->wbuf);
 	c->batching = false;
+	c->rset_pending = false;
 	if (!s->connected) {
 		net_conn_close(s->conn); /* cancels: no callback follows */
 		free(s);
@@ -542,16 +544,25 @@ next_message(struct smtp_client *c)
 				break;
 		}
 		if (c->msg_i >= c->job->n_msgs) {
+			c->batching = false; /* a pipelined RSET goes too */
 			send_line(c, "QUIT");
 			c->last_code = 0;
 			finish(
 			    c); /* closes gracefully: QUIT is flushed first */
 			return;
 		}
-		if (c->txn_used) {
+		if (c->txn_used && !c->ext_pipelining) {
 			c->state = CS_RSET;
 			send_line(c, "RSET");
 			return;
+		}
+		if (c->txn_used) {
+			/* RFC 2920 §3.1: RSET may lead the next MAIL group;
+			 * its reply comes first (rset_pending). */
+			c->txn_used = false;
+			c->batching = true;
+			c->rset_pending = true;
+			send_line(c, "RSET");
 		}
 		if (start_message(c))
 			return;
@@ -868,6 +879,12 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r)
 	/* RFC 5321 §3.8: 421 at any point is the server going away. */
 	if (r->code == 421) {
 		host_fail(c, r->code, false, "%s", r->text);
+		return;
+	}
+	if (c->rset_pending) {
+		c->rset_pending = false;
+		if (r->code != 250)
+			host_fail(c, r->code, false, "RSET: %s", r->text);
 		return;
 	}
 	switch (c->state) {

@@ -6,6 +6,7 @@
  * malformed and endless replies, SMTPUTF8 refusal, DSN parameters and
  * STARTTLS. A real store (temporary folder) holds the messages. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1044,6 +1045,46 @@ test_many_refused_messages(void **state)
 	free(m);
 }
 
+/* Two messages on a pipelining server: RSET leads the second group. */
+static void
+test_pipelined_rset(void **state)
+{
+	struct env *e = *state;
+	struct fake f = { .hold_until_data = true };
+	struct smtp_client_rcpt r1[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_rcpt r2[1] = { { .addr = "b@remote.test" } };
+	struct smtp_client_msg m[2] = {
+		{ .sender = "s@local.test", .rcpts = r1, .n_rcpts = 1 },
+		{ .sender = "t@local.test", .rcpts = r2, .n_rcpts = 1 },
+	};
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = m,
+		.n_msgs = 2 };
+
+	m[0].message_id = put_message(e, msg1);
+	m[1].message_id = m[0].message_id;
+	fake_start(&e->loop, &f);
+	host(&h, "mx.remote.test", f.port);
+	run_job(e, &job, NULL, 0);
+	fake_stop(&f);
+	assert_int_equal(r1[0].status, SMTP_RCPT_OK);
+	assert_int_equal(r2[0].status, SMTP_RCPT_OK);
+	assert_int_equal(f.messages, 2);
+	assert_string_equal(f.log,
+	    "EHLO out.local.test\n"
+	    "MAIL FROM:<s@local.test>\n"
+	    "RCPT TO:<a@remote.test>\n"
+	    "DATA\n"
+	    "RSET\n"
+	    "MAIL FROM:<t@local.test>\n"
+	    "RCPT TO:<b@remote.test>\n"
+	    "DATA\n"
+	    "QUIT\n");
+}
+
 /* Abort: cb from the loop, every recipient TEMP "aborted". */
 static void
 test_abort(void **state)
@@ -1113,8 +1154,12 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_refused_messages,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_rset, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	};
 
+	/* As main.c does: a peer gone mid-write is an error, not a kill. */
+	(void)signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
