@@ -315,6 +315,30 @@ test_bad_input_and_free(void **state)
 	assert_false(e->done);
 }
 
+/* Without a forwarder: /etc/resolv.conf and /etc/hosts; "localhost"
+ * never leaves the machine (libunbound's own zone or the hosts file). */
+static void
+test_system_resolver(void **state)
+{
+	struct env e2 = { 0 };
+	struct err err = { 0 };
+	const struct dns_result *r;
+	size_t i;
+	bool v4 = false;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&e2.loop), 0);
+	assert_int_equal(dns_resolver_new(&e2.loop, "", &e2.r, &err), 0);
+	r = run(&e2, false, "localhost");
+	assert_int_equal(r->status, 0);
+	for (i = 0; i < r->n_hosts; i++)
+		v4 = v4 || strcmp(r->hosts[i].addr, "127.0.0.1") == 0;
+	assert_true(v4);
+	dns_resolver_free(&e2.r);
+	(void)uv_run(&e2.loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&e2.loop), 0);
+}
+
 int
 main(void)
 {
@@ -326,6 +350,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input_and_free, setup,
 		    teardown),
+		cmocka_unit_test(test_system_resolver),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
