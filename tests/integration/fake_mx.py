@@ -326,7 +326,8 @@ class FakeMX:
     recipients)."""
 
     def __init__(self, ip, port, behaviour=None, starttls=False, dsn=False,
-                 pipelining=True, tls_dir=None, hang_seconds=120):
+                 pipelining=True, tls_dir=None, hang_seconds=120,
+                 size_limit=0, smtputf8=True):
         self.ip, self.port = ip, port
         self.behaviour = behaviour
         self.dsn = dsn
@@ -345,8 +346,9 @@ class FakeMX:
             kw["tls_context"] = ctx
             kw["require_starttls"] = False
         self.ctl = _Controller(self, _Handler(self), hostname=ip, port=port,
-                               decode_data=False, enable_SMTPUTF8=True,
-                               ident="fake-mx", data_size_limit=0, **kw)
+                               decode_data=False, enable_SMTPUTF8=smtputf8,
+                               ident="fake-mx", data_size_limit=size_limit,
+                               **kw)
 
     def start(self):
         self.ctl.start()

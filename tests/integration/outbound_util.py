@@ -260,11 +260,33 @@ def inbox(d, user):
 
 def is_report(m):
     return (m.get_content_type() == "multipart/report"
-            and m.get_param("report-type") == "delivery-status")
+            and m.get_param("report-type") in ("delivery-status",
+                                               "global-delivery-status"))
 
 
 def reports(d, user):
     return [(u, m) for u, m in inbox(d, user) if is_report(m)]
+
+
+STATUS_TYPES = ("message/delivery-status",
+                "message/global-delivery-status")  # RFC 3464, RFC 6533
+
+
+def status_blocks(part):
+    """The field blocks of a (global-)delivery-status part as Message
+    objects. Python's parser splits message/delivery-status itself; the
+    RFC 6533 type (UTF-8 fields) arrives as text and is split here."""
+    payload = part.get_payload()
+    if part.get_content_type() == "message/delivery-status":
+        return payload
+    if isinstance(payload, list):  # parsed as one message/* body
+        text = "".join(x.as_string() for x in payload)
+    else:
+        raw = part.get_payload(decode=True) or b""
+        text = raw.decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n")
+    return [email.message_from_string(b.strip("\n") + "\n")
+            for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
 
 
 def report_parts(m):
@@ -273,9 +295,9 @@ def report_parts(m):
     objects (header-like access)."""
     parts = m.get_payload()
     assert isinstance(parts, list) and len(parts) >= 2, m.as_string()[:2000]
-    ds = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    ds = [p for p in parts if p.get_content_type() in STATUS_TYPES]
     assert len(ds) == 1, [p.get_content_type() for p in parts]
-    blocks = ds[0].get_payload()
+    blocks = status_blocks(ds[0])
     assert isinstance(blocks, list) and len(blocks) >= 2, blocks
     third = parts[2] if len(parts) > 2 else None
     return parts[0], blocks[0], blocks[1:], third

@@ -286,3 +286,183 @@ def test_sigkill_while_slow_remote_accepts(outbound):
     d.stop()
     r = d.verify()
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+# --- extensions the remote does or does not offer ---------------------------------
+def test_remote_size_too_small_bounces_without_sending(outbound):
+    mx = outbound.fake_mx(IP[0], size_limit=2000)
+    outbound.domain("small.test", [IP[0]])
+    outbound.start()
+    msg = message("too big for them", "x@small.test", body="y" * 70 +
+                  "\r\n" * 1 + ("z" * 70 + "\r\n") * 60)
+    assert submit(outbound.d, "alice", ["x@small.test"], msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    (_, m), = wait_reports(outbound.d, "alice", 1, 30)
+    (a, rcpt, st), = actions(m)
+    assert a == "failed" and st in ("5.3.4", "5.2.3"), (a, st)
+    assert mx.received() == []
+    # No data was sent to it (the SIZE check comes before MAIL or at it).
+    for s in mx.real_sessions():
+        for t in s.transactions:
+            assert t.data is None
+
+
+def test_smtputf8_to_remote(outbound):
+    mx = outbound.fake_mx(IP[0], smtputf8=True)
+    outbound.domain("utf.test", [IP[0]])
+    outbound.start()
+    msg = ("From: <alice@example.test>\r\nTo: <üser@utf.test>\r\n"
+           "Subject: SMTPUTF8\r\nMessage-ID: <utf8-1@example.test>\r\n"
+           "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
+           "Grüße.\r\n").encode()
+    assert submit(outbound.d, "alice", ["üser@utf.test"], msg,
+                  mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    assert t.rcpts == ["üser@utf.test"]
+    assert "SMTPUTF8" in t.mail_arg.upper(), t.mail_arg
+    check_relayed(t.data, msg)
+
+
+def test_smtputf8_to_remote_without_it_bounces(outbound):
+    mx = outbound.fake_mx(IP[0], smtputf8=False)
+    outbound.domain("utf.test", [IP[0]])
+    outbound.start()
+    msg = ("From: <alice@example.test>\r\nTo: <üser@utf.test>\r\n"
+           "Subject: SMTPUTF8 refused\r\n\r\nGrüße.\r\n").encode()
+    assert submit(outbound.d, "alice", ["üser@utf.test"], msg,
+                  mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    (_, m), = wait_reports(outbound.d, "alice", 1, 30)
+    (a, rcpt, st), = actions(m)
+    assert a == "failed" and st == "5.6.7", (a, st)
+    assert mx.received() == []
+
+
+# --- reports ----------------------------------------------------------------------
+def test_one_bounce_for_two_failed_recipients(outbound):
+    outbound.fake_mx(IP[0], lambda p, a, mx: "550 5.1.1 No such user"
+                     if p == "RCPT" and "bad" in a else None)
+    outbound.domain("p.test", [IP[0]])
+    outbound.start()
+    assert submit(outbound.d, "alice", ["bad1@p.test", "ok@p.test",
+                                        "bad2@p.test"],
+                  message("two bad", "bad1@p.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    wait_reports(outbound.d, "alice", 1, 30)
+    time.sleep(2)
+    rs = reports(outbound.d, "alice")
+    assert len(rs) == 1, [actions(m) for _, m in rs]
+    acts = sorted((r.split(";")[-1].strip(), a, st)
+                  for a, r, st in actions(rs[0][1]))
+    assert acts == [("bad1@p.test", "failed", "5.1.1"),
+                    ("bad2@p.test", "failed", "5.1.1")], acts
+
+
+def test_no_delay_notice_with_notify_failure_only(outbound):
+    attempts = []
+
+    def beh(phase, arg, mx):
+        if phase == "RCPT":
+            attempts.append(1)
+            return "450 4.2.0 Mailbox busy"
+        return None
+    outbound.fake_mx(IP[0], beh)
+    outbound.domain("slow.test", [IP[0]])
+    outbound.start()
+    assert submit(outbound.d, "alice", ["x@slow.test"],
+                  message("no delay notice", "x@slow.test"),
+                  rcpt_options=["NOTIFY=FAILURE"]) == {}
+    wait_for(lambda: len(attempts) >= 1, 30, "a first attempt")
+    outbound.advance_clock(5 * 3600)
+    n = len(attempts)
+    wait_for(lambda: len(attempts) >= n + 3, 30, "three more attempts")
+    assert outbound.d.uids("alice") == []
+
+
+def test_notify_success_local_recipient_on_submission(outbound):
+    outbound.start()
+    assert submit(outbound.d, "alice", ["bob"],
+                  message("tell me it arrived", "bob"),
+                  mail_options=["ENVID=local-1"],
+                  rcpt_options=["NOTIFY=SUCCESS"]) == {}
+    assert len(outbound.d.uids("bob")) == 1
+    (_, m), = wait_reports(outbound.d, "alice", 1, 30)
+    _, per_msg, _, _ = report_parts(m)
+    (a, rcpt, st), = actions(m)
+    assert a == "delivered" and addr("bob") in rcpt and st.startswith("2.")
+    assert (per_msg["Original-Envelope-Id"] or "").strip() == "local-1"
+
+
+# --- configuration reload and queue commands on every entry --------------------------
+def test_sighup_applies_new_smarthost(outbound):
+    import signal
+    by_mx = outbound.fake_mx(IP[0])
+    smart = outbound.fake_mx(IP[1])
+    outbound.domain("h.test", [IP[0]])
+    outbound.start()
+    assert submit(outbound.d, "alice", ["a@h.test"],
+                  message("before HUP", "a@h.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert [r for r, _ in by_mx.rcpts_received()] == ["a@h.test"]
+    p = outbound.d.config_path()
+    text = p.read_text()
+    import re
+    text, n = re.subn(r'(?m)^(\s*smarthost\s*=\s*)"[^"]*";',
+                      rf'\g<1>"[{IP[1]}]:{outbound.port}";', text)
+    if n == 0:
+        text = text.replace(
+            f'port = {outbound.port};',
+            f'port = {outbound.port};\n  smarthost = "[{IP[1]}]:'
+            f'{outbound.port}";', 1)
+    p.write_text(text)
+    outbound.d.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert submit(outbound.d, "alice", ["b@h.test"],
+                  message("after HUP", "b@h.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert [r for r, _ in smart.rcpts_received()] == ["b@h.test"]
+    assert [r for r, _ in by_mx.rcpts_received()] == ["a@h.test"]
+
+
+def test_queue_commands_on_all(outbound):
+    mode = {"ok": False}
+
+    def beh(phase, arg, mx):
+        if phase == "RCPT" and not mode["ok"]:
+            return "451 4.3.0 Not now"
+        return None
+    mx = outbound.fake_mx(IP[0], beh)
+    outbound.domain("q.test", [IP[0]])
+    outbound.start(queue={"retry_min_seconds": 600,
+                          "retry_max_seconds": 3600})
+    d = outbound.d
+    for n in ("a", "b", "c"):
+        assert submit(d, "alice", [f"{n}@q.test"],
+                      message(f"all {n}", f"{n}@q.test")) == {}
+    wait_for(lambda: sum(len(t.rcpt_args) for s in mx.real_sessions()
+                         for t in s.transactions) >= 3, 30,
+             "a first attempt for each")
+    mode["ok"] = True
+    d.cli("queue", "hold", "all")
+    d.cli("queue", "retry", "all")
+    time.sleep(2.5)
+    assert mx.received() == [], "held entries were delivered"
+    d.cli("queue", "release", "all")
+    d.cli("queue", "flush")
+    wait_queue_empty(d, 20)
+    assert sorted(r for r, _ in mx.rcpts_received()) == \
+        ["a@q.test", "b@q.test", "c@q.test"]
+    # remove all: nothing delivered, no bounce.
+    mode["ok"] = False
+    assert submit(d, "alice", ["d@q.test"],
+                  message("all d", "d@q.test")) == {}
+    wait_for(lambda: sum(len(t.rcpt_args) for s in mx.real_sessions()
+                         for t in s.transactions) >= 4, 30, "d tried")
+    d.cli("queue", "remove", "all")
+    wait_queue_empty(d, 5)
+    mode["ok"] = True
+    time.sleep(2)
+    assert "d@q.test" not in [r for r, _ in mx.rcpts_received()]
+    assert d.uids("alice") == []
+    assert d.stats()["messages"] == 0
