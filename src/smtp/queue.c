@@ -43,6 +43,7 @@ struct smtp_queue {
 	size_t n_jobs;
 	unsigned n_ops; /* store commits not tied to a job */
 	struct queue_idset inflight;
+	struct bounce_wait *waits; /* bounces waiting for other jobs */
 	bool stopping;
 	void (*done)(void *ctx);
 	void *done_ctx;
@@ -51,9 +52,27 @@ struct smtp_queue {
 static const struct log_ctx qlog = { "queue", 0 };
 
 /* One report commit in progress, with what to do if it fails. */
+/* The failed rows of one message gathered from every job that carried
+ * some of its rows, so that the sender gets one bounce per message: it
+ * is sent once no running job has rows of the message left. Each row
+ * holds its job (ops), whose strings the report points at. */
+struct bounce_wait {
+	struct bounce_wait *next;
+	int64_t message_id;
+	const struct smtp_client_msg *m; /* of the first job: sender ... */
+	int64_t arrival, now;
+	struct dsn_rcpt *rcpts;
+	char (*status)[16];
+	int64_t *ids;
+	struct store_queue_update *defer; /* if the bounce fails */
+	struct queue_job **jobs;
+	size_t n, cap;
+};
+
 struct report_op {
 	struct smtp_queue *q;
-	struct queue_job *j; /* NULL: smtp_queue_notify_delivered */
+	struct queue_job *j;    /* NULL: smtp_queue_notify_delivered */
+	struct bounce_wait *bw; /* a bounce: its rows' jobs are held */
 	enum dsn_action action;
 	int64_t message_id;
 	/* On failure: these updates instead (a bounce: the rows are
@@ -283,12 +302,35 @@ apply_updates(struct smtp_queue *q, struct queue_job *j,
 	}
 }
 
+enum bounce_end { BOUNCE_SENT, BOUNCE_DEFER, BOUNCE_DROP };
+
+static void bounce_release(struct smtp_queue *q, struct bounce_wait *bw,
+    enum bounce_end how, int64_t now);
+
 static void
 report_done(void *ctx, const struct store_commit_result *res)
 {
 	struct report_op *op = ctx;
 	struct smtp_queue *q = op->q;
 
+	if (op->bw != NULL) {
+		if (res->status != 0)
+			log_warn(&qlog,
+			    "event=error op=bounce message=%lld err=%s "
+			    "msg=\"%s\"",
+			    (long long)op->message_id, err_name(res->status),
+			    res->err.msg);
+		else
+			log_info(&qlog,
+			    "event=report kind=bounce message=%lld rcpts=%zu "
+			    "report=%lld",
+			    (long long)op->message_id, op->bw->n,
+			    (long long)res->message_id);
+		bounce_release(q, op->bw,
+		    res->status == 0 ? BOUNCE_SENT : BOUNCE_DEFER, 0);
+		xfree(&op);
+		return;
+	}
 	if (res->status != 0) {
 		log_warn(&qlog,
 		    "event=error op=report message=%lld err=%s msg=\"%s\"",
@@ -426,6 +468,166 @@ send_report(struct smtp_queue *q, struct queue_job *j, size_t mi,
 	xfree(&op);
 }
 
+/* ---- bounces, one per message ------------------------------------------- */
+
+/* Ends a bounce's wait: on failure its rows are deferred (reported on a
+ * later try) or, with nobody to tell, done; then their jobs are let go. */
+static void
+bounce_release(struct smtp_queue *q, struct bounce_wait *bw,
+    enum bounce_end how, int64_t now)
+{
+	struct store_queue_update u;
+	size_t k;
+
+	for (k = 0; k < bw->n; k++) {
+		if (how == BOUNCE_DEFER) {
+			apply_updates(q, bw->jobs[k], &bw->defer[k], 1);
+		} else if (how == BOUNCE_DROP) {
+			u = (struct store_queue_update){ .id = bw->ids[k],
+				.done = true,
+				.last_attempt = now };
+			apply_updates(q, bw->jobs[k], &u, 1);
+		}
+	}
+	/* A job's last reference is its last row here: freed then. */
+	for (k = 0; k < bw->n; k++) {
+		bw->jobs[k]->ops--;
+		job_maybe_finish(bw->jobs[k]);
+	}
+	xfree(&bw->rcpts);
+	xfree(&bw->status);
+	xfree(&bw->ids);
+	xfree(&bw->defer);
+	xfree(&bw->jobs);
+	xfree(&bw);
+}
+
+static void
+bounce_send(struct smtp_queue *q, struct bounce_wait *bw)
+{
+	const struct smtp_client_msg *m = bw->m;
+	struct report_op *op = xcalloc(1, sizeof(*op));
+	struct dsn_report r = { 0 };
+	struct err err = { 0 };
+	char id[320];
+	size_t k;
+	int rc;
+
+	for (k = 0; k < bw->n; k++)
+		bw->rcpts[k].status = bw->status[k];
+	report_id(q, id, sizeof(id));
+	r.reporting_mta = q->cfg->hostname;
+	r.envid = m->envid;
+	r.sender = m->sender;
+	r.arrival = bw->arrival;
+	r.now = bw->now;
+	r.ret = m->ret;
+	r.rcpts = bw->rcpts;
+	r.n_rcpts = bw->n;
+	r.message_id = id;
+	r.original_8bit = m->body_8bit || m->smtputf8;
+	op->q = q;
+	op->bw = bw;
+	op->action = DSN_FAILED;
+	op->message_id = bw->message_id;
+	rc = report_commit(q, &r, bw->message_id, m->size, bw->ids, bw->n, NULL,
+	    0, op, &err);
+	if (rc == 0)
+		return;
+	xfree(&op);
+	if (rc == ERR_NOTFOUND) {
+		log_warn(&qlog,
+		    "event=report-dropped message=%lld reason=\"%s\"",
+		    (long long)bw->message_id, err.msg);
+		bounce_release(q, bw, BOUNCE_DROP, bw->now);
+	} else {
+		log_warn(&qlog,
+		    "event=error op=bounce message=%lld err=%s msg=\"%s\"",
+		    (long long)bw->message_id, err_name(rc), err.msg);
+		bounce_release(q, bw, BOUNCE_DEFER, bw->now);
+	}
+}
+
+/* Adds one job's failed rows of message mi to that message's bounce. */
+static void
+bounce_add(struct smtp_queue *q, struct queue_job *j, size_t mi,
+    const struct dsn_rcpt *rc, const int64_t *ids,
+    const struct store_queue_update *defer, size_t n, int64_t arrival,
+    int64_t now)
+{
+	const struct smtp_client_msg *m = &j->msgs[mi];
+	struct bounce_wait *bw;
+	size_t k;
+
+	for (bw = q->waits; bw != NULL; bw = bw->next)
+		if (bw->message_id == m->message_id)
+			break;
+	if (bw == NULL) {
+		bw = xcalloc(1, sizeof(*bw));
+		bw->message_id = m->message_id;
+		bw->m = m;
+		bw->arrival = arrival;
+		bw->next = q->waits;
+		q->waits = bw;
+	}
+	if (bw->n + n > bw->cap) {
+		bw->cap = (bw->n + n) * 2;
+		bw->rcpts = xrealloc(bw->rcpts, bw->cap * sizeof(*bw->rcpts));
+		bw->status =
+		    xrealloc(bw->status, bw->cap * sizeof(*bw->status));
+		bw->ids = xrealloc(bw->ids, bw->cap * sizeof(*bw->ids));
+		bw->defer = xrealloc(bw->defer, bw->cap * sizeof(*bw->defer));
+		bw->jobs = xrealloc(bw->jobs, bw->cap * sizeof(*bw->jobs));
+	}
+	for (k = 0; k < n; k++, bw->n++) {
+		bw->rcpts[bw->n] = rc[k];
+		(void)str_copy(bw->status[bw->n], sizeof(bw->status[bw->n]),
+		    rc[k].status);
+		bw->ids[bw->n] = ids[k];
+		bw->defer[bw->n] = defer[k];
+		bw->jobs[bw->n] = j;
+		j->ops++;
+	}
+	if (arrival < bw->arrival)
+		bw->arrival = arrival;
+	bw->now = now;
+}
+
+/* Does a job that has not recorded its outcomes carry rows of msg? */
+static bool
+running_has(const struct smtp_queue *q, int64_t message_id)
+{
+	const struct queue_job *j;
+	size_t i;
+
+	for (j = q->jobs; j != NULL; j = j->next) {
+		if (j->state == JOB_RECORD)
+			continue;
+		for (i = 0; i < j->n_msgs; i++)
+			if (j->msgs[i].message_id == message_id)
+				return true;
+	}
+	return false;
+}
+
+/* Sends every bounce no running job can add to any more. */
+static void
+bounce_flush(struct smtp_queue *q)
+{
+	struct bounce_wait **pp = &q->waits, *bw;
+
+	while ((bw = *pp) != NULL) {
+		if (running_has(q, bw->message_id)) {
+			pp = &bw->next;
+			continue;
+		}
+		*pp = bw->next;
+		bw->next = NULL;
+		bounce_send(q, bw);
+		pp = &q->waits; /* sending may have changed the list */
+	}
+}
+
 static void
 record_msg(struct smtp_queue *q, struct queue_job *j, size_t mi, int64_t now,
     struct store_queue_update *ups, size_t *n_ups)
@@ -559,11 +761,9 @@ record_msg(struct smtp_queue *q, struct queue_job *j, size_t mi, int64_t now,
 	}
 	if (arrival == INT64_MAX)
 		arrival = 0;
-	if (nb > 0) {
-		send_report(q, j, mi, DSN_FAILED, bounce, bounce_ids, nb, defer,
-		    arrival, now);
-		defer = NULL; /* owned by the report op */
-	}
+	if (nb > 0)
+		bounce_add(q, j, mi, bounce, bounce_ids, defer, nb, arrival,
+		    now);
 	if (nr > 0) {
 		struct store_queue_update *u = xcalloc(nr, sizeof(*u));
 
@@ -607,6 +807,7 @@ record(struct queue_job *j)
 		record_msg(q, j, i, now, ups, &n_ups);
 	apply_updates(q, j, ups, n_ups);
 	xfree(&ups);
+	bounce_flush(q);
 	j->ops--;
 	job_maybe_finish(j);
 }
@@ -924,6 +1125,8 @@ smtp_queue_shutdown(struct smtp_queue *q, void (*done)(void *ctx), void *ctx)
 			smtp_client_abort(j->client);
 		}
 	}
+	/* Bounces that waited for those jobs' rows go now. */
+	bounce_flush(q);
 	maybe_done(q);
 }
 
