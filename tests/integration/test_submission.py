@@ -363,3 +363,89 @@ def test_mx_still_refuses_relay(sub):
         assert code == 554 and b"5.7.1" in resp, resp
     finally:
         c.close()
+
+
+# --- more of AUTH ----------------------------------------------------------------------
+def test_auth_authzid_of_someone_else_refused(sub):
+    c = submission(sub, login=False)
+    try:
+        tok = base64.b64encode(
+            f"{addr('bob')}\0{addr('alice')}\0{PASSWORD}".encode()).decode()
+        code, resp = c.docmd("AUTH", "PLAIN " + tok)
+        assert 500 <= code < 600, (code, resp)
+        # Its own address as authzid is fine.
+        tok = base64.b64encode(
+            f"{addr('alice')}\0{addr('alice')}\0{PASSWORD}".encode()).decode()
+        code, resp = c.docmd("AUTH", "PLAIN " + tok)
+        assert code == 235, resp
+    finally:
+        c.close()
+
+
+def test_auth_cancel_and_twice(sub):
+    c = submission(sub, login=False)
+    try:
+        code, resp = c.docmd("AUTH", "LOGIN")
+        assert code == 334, resp
+        code, resp = c.docmd("*")
+        assert code == 501, resp
+        c.user, c.password = addr("alice"), PASSWORD
+        assert c.auth("PLAIN", c.auth_plain)[0] == 235
+        code, resp = c.docmd("AUTH", "PLAIN " + plain_b64(addr("alice")))
+        assert code == 503, resp
+    finally:
+        c.close()
+
+
+# --- more of the message ----------------------------------------------------------------
+def test_message_id_and_date_any_case_kept(sub):
+    msg = (f"From: <{addr('alice')}>\r\nTo: <{addr('bob')}>\r\n"
+           "Subject: odd case\r\nMESSAGE-id: <odd-case@example.test>\r\n"
+           "date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\nBody.\r\n").encode()
+    with submission(sub, "alice") as c:
+        assert c.sendmail(addr("alice"), [addr("bob")], msg) == {}
+    _, _, rest = strip_trace(sub.cat("bob", sub.uids("bob")[0]))
+    assert rest == msg
+
+
+def test_header_only_message_gets_id_and_date(sub):
+    msg = (f"From: <{addr('alice')}>\r\nTo: <{addr('bob')}>\r\n"
+           "Subject: headers only\r\n").encode()
+    with submission(sub, "alice") as c:
+        assert c.sendmail(addr("alice"), [addr("bob")], msg) == {}
+    _, _, rest = strip_trace(sub.cat("bob", sub.uids("bob")[0]))
+    assert len(header_values(rest, "Message-ID")) == 1, rest
+    assert len(header_values(rest, "Date")) == 1, rest
+    assert b"Subject: headers only\r\n" in rest
+    m = email.message_from_bytes(rest)
+    assert m["From"] == f"<{addr('alice')}>"
+
+
+def bdat(c, data, last=True):
+    c.send(f"BDAT {len(data)}{' LAST' if last else ''}\r\n".encode() + data)
+    return c.getreply()
+
+
+def test_bdat_submission_adds_id_and_refuses_bare_lf(sub):
+    with submission(sub, "alice") as c:
+        if "chunking" not in c.esmtp_features:
+            pytest.fail("CHUNKING not advertised on submission: "
+                        f"{c.esmtp_features}")
+        msg = (f"From: <{addr('alice')}>\r\nTo: <{addr('bob')}>\r\n"
+               "Subject: by BDAT\r\n\r\nChunked body.\r\n").encode()
+        assert c.mail(addr("alice"))[0] == 250
+        assert c.rcpt(addr("bob"))[0] == 250
+        code, resp = bdat(c, msg[:30], last=False)
+        assert code == 250, resp
+        code, resp = bdat(c, msg[30:])
+        assert code == 250, resp
+        assert c.mail(addr("alice"))[0] == 250
+        assert c.rcpt(addr("bob"))[0] == 250
+        code, resp = bdat(c, b"Subject: bare\r\n\r\nbare\nLF\r\n")
+        assert code == 550 and b"5.6.0" in resp, (code, resp)
+    uids = sub.uids("bob")
+    assert len(uids) == 1
+    _, _, rest = strip_trace(sub.cat("bob", uids[0]))
+    assert len(header_values(rest, "Message-ID")) == 1, rest
+    assert len(header_values(rest, "Date")) == 1, rest
+    assert rest.endswith(b"\r\n\r\nChunked body.\r\n")
