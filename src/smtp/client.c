@@ -92,6 +92,11 @@ struct smtp_client {
 	unsigned connect_ms, reply_ms;
 	struct log_ctx log;
 	uv_timer_t done_timer; /* reports from the loop, then frees */
+	/* Wall-clock limit for each reply (and each step of the data): the
+	 * connection's idle timer restarts on every byte, so a server that
+	 * drips one byte a minute would hold us for ever without this. */
+	uv_timer_t reply_timer;
+	unsigned open_timers;
 
 	enum cstate state;
 	size_t host_i;
@@ -133,6 +138,7 @@ static void host_fail(struct smtp_client *c, int code, bool perm,
 static void try_connect(struct smtp_client *c);
 static void next_message(struct smtp_client *c);
 static void pump_data(struct smtp_client *c);
+static void arm_deadline(struct smtp_client *c);
 
 static const char *
 host_name(const struct smtp_client *c)
@@ -149,6 +155,8 @@ client_freed(uv_handle_t *h)
 {
 	struct smtp_client *c = h->data;
 
+	if (--c->open_timers > 0)
+		return;
 	free(c->in);
 	free(c->out);
 	buf_clear(&c->wbuf);
@@ -162,6 +170,7 @@ on_done_timer(uv_timer_t *t)
 
 	c->cb(c->ctx, c->job);
 	uv_close((uv_handle_t *)&c->done_timer, client_freed);
+	uv_close((uv_handle_t *)&c->reply_timer, client_freed);
 }
 
 static void
@@ -194,6 +203,7 @@ abandon_session(struct smtp_client *c)
 		return;
 	c->sess = NULL;
 	s->c = NULL;
+	(void)uv_timer_stop(&c->reply_timer);
 	buf_reset(&c->wbuf);
 	c->batching = false;
 	c->rset_pending = false;
@@ -216,6 +226,7 @@ finish(struct smtp_client *c)
 		return;
 	c->done = true;
 	c->state = CS_DONE;
+	(void)uv_timer_stop(&c->reply_timer);
 	abandon_session(c);
 	txn_clear(c);
 	if (c->last_reason[0] == '\0')
@@ -682,6 +693,7 @@ end_data(struct smtp_client *c)
 	store_reader_close(&c->rd);
 	c->state = CS_DOT;
 	net_conn_set_timeout(c->sess->conn, c->reply_ms);
+	arm_deadline(c);
 }
 
 static void
@@ -723,8 +735,10 @@ pump_data(struct smtp_client *c)
 	}
 	/* Waiting for on_drain: the idle timer must not count the time the
 	 * peer takes to read our data as silence. */
-	if (c->sess != NULL)
+	if (c->sess != NULL) {
 		net_conn_set_timeout(c->sess->conn, c->reply_ms);
+		arm_deadline(c);
+	}
 }
 
 static void
@@ -1051,8 +1065,26 @@ on_data(void *ctx, struct slice in)
 		}
 		handle_reply(c, &c->reply);
 		c = s->c;
+		if (c != NULL && c->sess == s && c->state != CS_BODY)
+			arm_deadline(c); /* the next reply's own time */
 	}
 	return total;
+}
+
+static void
+on_deadline(uv_timer_t *t)
+{
+	struct smtp_client *c = t->data;
+
+	if (c->sess != NULL && !c->done)
+		host_fail(c, 0, false, "timeout talking to %s (no reply)",
+		    host_name(c));
+}
+
+static void
+arm_deadline(struct smtp_client *c)
+{
+	(void)uv_timer_start(&c->reply_timer, on_deadline, c->reply_ms, 0);
 }
 
 static void
@@ -1121,6 +1153,7 @@ on_connected(void *ctx, int status)
 	smtp_reply_init(&c->reply);
 	net_conn_start(s->conn, &client_ops, s);
 	net_conn_set_timeout(s->conn, c->reply_ms);
+	arm_deadline(c);
 }
 
 /* Connects to host_i, or the next that can be tried; finishes when
@@ -1191,6 +1224,9 @@ smtp_client_start(uv_loop_t *loop, struct store *st,
 	c->out = xmalloc(CLIENT_OUT_MAX);
 	(void)uv_timer_init(loop, &c->done_timer);
 	c->done_timer.data = c;
+	(void)uv_timer_init(loop, &c->reply_timer);
+	c->reply_timer.data = c;
+	c->open_timers = 2;
 	log_info(&c->log, "event=job domain=%s messages=%zu hosts=%zu",
 	    job->domain != NULL ? job->domain : "", job->n_msgs, job->n_hosts);
 	if (out != NULL)

@@ -38,11 +38,13 @@ struct fake {
 	const char *greeting, *ehlo, *mail, *data, *dot, *rset;
 	const char *rcpt[FAKE_RCPTS];
 	bool hold_until_data; /* answers wait for DATA (pipelining check) */
-	struct tls_ctx *tls;  /* answers STARTTLS with 220 and TLS */
+	bool drip;            /* greets one byte every 20 ms, for ever */
+	uv_timer_t drip_timer;
+	struct tls_ctx *tls; /* answers STARTTLS with 220 and TLS */
 
 	/* Record. */
 	unsigned conns, open, rcpt_n, messages;
-	bool listener_closed;
+	bool listener_closed, drip_closed;
 	char log[8192];   /* commands, one per line */
 	char body[65536]; /* the last message's data as received */
 	size_t body_len;
@@ -178,6 +180,15 @@ static const struct net_conn_ops fake_ops = {
 };
 
 static void
+fake_drip(uv_timer_t *t)
+{
+	struct fake *f = t->data;
+
+	if (f->open > 0)
+		net_conn_write(f->conn, "x", 1);
+}
+
+static void
 fake_on_conn(uv_stream_t *server, int status)
 {
 	struct fake *f = server->data;
@@ -191,6 +202,11 @@ fake_on_conn(uv_stream_t *server, int status)
 	f->in_data = f->txn_data = false;
 	f->held_len = 0;
 	net_conn_start(c, &fake_ops, f);
+	if (f->drip) {
+		net_conn_write(c, "220-", 4);
+		(void)uv_timer_start(&f->drip_timer, fake_drip, 20, 20);
+		return;
+	}
 	fake_reply(f, f->greeting, "220 fake ESMTP\r\n");
 }
 
@@ -203,6 +219,8 @@ fake_start(uv_loop_t *loop, struct fake *f)
 
 	assert_int_equal(uv_tcp_init(loop, &f->listener), 0);
 	f->listener.data = f;
+	(void)uv_timer_init(loop, &f->drip_timer);
+	f->drip_timer.data = f;
 	assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
 	assert_int_equal(uv_tcp_bind(&f->listener, (const struct sockaddr *)&sa,
 	                     0),
@@ -226,10 +244,19 @@ listener_closed(uv_handle_t *h)
 
 /* The client has closed its side: waits for ours and the listener. */
 static void
+drip_closed(uv_handle_t *h)
+{
+	struct fake *f = h->data;
+
+	f->drip_closed = true;
+}
+
+static void
 fake_stop(struct fake *f)
 {
 	uv_close((uv_handle_t *)&f->listener, listener_closed);
-	while (!f->listener_closed || f->open > 0)
+	uv_close((uv_handle_t *)&f->drip_timer, drip_closed);
+	while (!f->listener_closed || !f->drip_closed || f->open > 0)
 		(void)uv_run(f->listener.loop, UV_RUN_ONCE);
 }
 
@@ -613,6 +640,33 @@ test_timeout(void **state)
 	fake_stop(&a);
 	assert_int_equal(r[0].status, SMTP_RCPT_TEMP);
 	assert_non_null(strstr(r[0].reply, "timeout"));
+}
+
+/* A server that drips its greeting: the connection is never idle, the
+ * reply deadline still ends it. */
+static void
+test_drip_deadline(void **state)
+{
+	struct env *e = *state;
+	struct fake a = { .drip = true };
+	struct smtp_client_rcpt r[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 1 };
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = &m,
+		.n_msgs = 1 };
+
+	m.message_id = put_message(e, msg1);
+	fake_start(&e->loop, &a);
+	host(&h, "mx.remote.test", a.port);
+	run_job(e, &job, NULL, 300);
+	fake_stop(&a);
+	assert_int_equal(r[0].status, SMTP_RCPT_TEMP);
+	assert_non_null(strstr(r[0].reply, "no reply"));
 }
 
 /* SMTPUTF8 needed, not offered: PERM 5.6.7 without a transaction. DSN
@@ -1137,6 +1191,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_and_endless,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drip_deadline, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_smtputf8_and_dsn, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_helo_fallback, setup,
