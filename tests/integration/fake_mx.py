@@ -458,3 +458,85 @@ def parse_sink_dump(raw, path=None):
         body = body[:-1]
     d["data"] = body
     return d
+
+
+class ScriptedMX:
+    """A raw TCP server on ip:port whose every connection runs
+    script(sock, n) in a thread (n: the connection's number, from 0): for
+    replies no real SMTP server sends (overlong, endless, bare LF, garbage,
+    broken TLS). Sockets have a timeout; stop() closes everything."""
+
+    def __init__(self, ip, port, script, timeout=30):
+        self.ip, self.port, self.script = ip, port, script
+        self.timeout = timeout
+        self.conns = []
+        self.count = 0
+        self.lock = threading.Lock()
+        self.ls = None
+        self.thread = None
+        self.stopping = False
+
+    def start(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((self.ip, self.port))
+        self.ls.listen(64)
+        self.ls.settimeout(0.2)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        return self
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                s, _ = self.ls.accept()
+            except (socket.timeout, OSError):
+                continue
+            s.settimeout(self.timeout)
+            with self.lock:
+                n = self.count
+                self.count += 1
+                self.conns.append(s)
+            threading.Thread(target=self._run, args=(s, n),
+                             daemon=True).start()
+
+    def _run(self, s, n):
+        try:
+            self.script(s, n)
+        except OSError:
+            pass
+        finally:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping = True
+        if self.thread is not None:
+            self.thread.join(5)
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def read_line(s, limit=4096):
+    """One line from a raw socket (bounded, by the socket's timeout)."""
+    buf = b""
+    while not buf.endswith(b"\n") and len(buf) < limit:
+        ch = s.recv(1)
+        if not ch:
+            break
+        buf += ch
+    return buf
