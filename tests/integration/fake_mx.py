@@ -163,6 +163,7 @@ class _Server(SMTP):
         self.mx = mx
         self.rec = None
         self.cur = None
+        self.counted = False
 
     def _record_session(self):
         if self.rec is None:
@@ -202,6 +203,12 @@ class _Server(SMTP):
     async def smtp_EHLO(self, hostname):
         rec = self._record_session()
         rec.ehlo = hostname
+        tr = self.mx.tracker
+        if tr is not None and not self.counted:
+            self.counted = True
+            with tr.lock:
+                tr.active += 1
+                tr.max_active = max(tr.max_active, tr.active)
         if await self._act("EHLO", hostname):
             return
         await super().smtp_EHLO(hostname)
@@ -302,6 +309,11 @@ class _Server(SMTP):
     def connection_lost(self, exc):
         if self.rec is not None:
             self.rec.closed = True
+        tr = self.mx.tracker
+        if tr is not None and self.counted:
+            self.counted = False
+            with tr.lock:
+                tr.active -= 1
         return super().connection_lost(exc)
 
 
@@ -319,6 +331,15 @@ class _Controller(Controller):
         super()._trigger_server()
 
 
+class Tracker:
+    """Counts sessions (after EHLO) open at once over several FakeMXs."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+
+
 class FakeMX:
     """An aiosmtpd server on ip:port. behaviour(phase, arg, mx) -> None |
     "reply line" | HANG | DROP, with phase one of EHLO, MAIL, RCPT, DATA
@@ -327,9 +348,10 @@ class FakeMX:
 
     def __init__(self, ip, port, behaviour=None, starttls=False, dsn=False,
                  pipelining=True, tls_dir=None, hang_seconds=120,
-                 size_limit=0, smtputf8=True):
+                 size_limit=0, smtputf8=True, tracker=None):
         self.ip, self.port = ip, port
         self.behaviour = behaviour
+        self.tracker = tracker  # a Tracker shared by several FakeMXs
         self.dsn = dsn
         self.pipelining = pipelining
         self.hang_seconds = hang_seconds

@@ -466,3 +466,30 @@ def test_queue_commands_on_all(outbound):
     assert "d@q.test" not in [r for r, _ in mx.rcpts_received()]
     assert d.uids("alice") == []
     assert d.stats()["messages"] == 0
+
+
+def test_max_connections_bounds_sessions(outbound):
+    from fake_mx import Tracker
+    tr = Tracker()
+    doms = [f"c{i}.test" for i in range(8)]
+    mxs = []
+    for i, dom in enumerate(doms):
+        mxs.append(outbound.fake_mx(
+            IP[i], lambda p, a, mx: delay(0.3) if p == "DOT" else None,
+            tracker=tr))
+        outbound.domain(dom, [IP[i]])
+    outbound.start(queue={"max_connections": 3})
+    expected = set()
+    for k in range(4):
+        rcpts = [f"u{k}@{dom}" for dom in doms]
+        msg = message(f"bounded {k}", rcpts[0])
+        assert submit(outbound.d, "alice", rcpts, msg) == {}
+        expected |= set(rcpts)
+    wait_queue_empty(outbound.d, 90)
+    got = [r for mx in mxs for r, _ in mx.rcpts_received()]
+    assert sorted(got) == sorted(expected)
+    assert 1 <= tr.max_active <= 3, f"{tr.max_active} sessions at once " \
+        "with queue.max_connections = 3"
+    record_figure("outbound_max_connections",
+                  f"{tr.max_active} sessions at once (limit 3), "
+                  f"{len(got)} deliveries over {len(doms)} domains")
