@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <unbound.h>
 
 #include "lib/err.h"
@@ -415,8 +416,15 @@ mx_answer(struct dns_job *j, struct ub_result *res)
 		         : "no usable MX record");
 		return;
 	}
-	/* qsort is not stable; an insertion sort keeps the answer's order
-	 * among equal preferences (16 entries at most). */
+	/* RFC 5321 §5.1: equal preferences in random order (spreads the
+	 * load); a shuffle first, then a stable insertion sort by
+	 * preference (16 entries at most). */
+	for (i = j->n_mx; i > 1; i--) {
+		k = randombytes_uniform((uint32_t)i);
+		tmp = j->mx[i - 1];
+		j->mx[i - 1] = j->mx[k];
+		j->mx[k] = tmp;
+	}
 	for (i = 1; i < j->n_mx; i++)
 		for (k = i; k > 0 && cmp_pref(&j->mx[k - 1], &j->mx[k]) > 0;
 		     k--) {

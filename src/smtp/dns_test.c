@@ -42,7 +42,14 @@ static const char zones[] =
     "  local-data: \"nullmx.test. 60 IN MX 0 .\"\n"
     "  local-zone: \"noaddr.test.\" static\n"
     "  local-data: \"noaddr.test. 60 IN MX 10 ghost.noaddr.test.\"\n"
-    "  local-zone: \"refused.test.\" refuse\n";
+    "  local-zone: \"refused.test.\" refuse\n"
+    "  local-zone: \"eq.test.\" static\n"
+    "  local-data: \"eq.test. 60 IN MX 10 a.eq.test.\"\n"
+    "  local-data: \"eq.test. 60 IN MX 10 b.eq.test.\"\n"
+    "  local-data: \"eq.test. 60 IN MX 5 first.eq.test.\"\n"
+    "  local-data: \"a.eq.test. 60 IN A 127.0.0.6\"\n"
+    "  local-data: \"b.eq.test. 60 IN A 127.0.0.7\"\n"
+    "  local-data: \"first.eq.test. 60 IN A 127.0.0.8\"\n";
 
 struct env {
 	uv_loop_t loop;
@@ -222,6 +229,28 @@ test_mx_order(void **state)
 	assert_string_not_equal(r->hosts[2].addr, r->hosts[3].addr);
 }
 
+/* Equal preferences come in random order (RFC 5321 §5.1), after the
+ * lower preference. */
+static void
+test_equal_pref_shuffled(void **state)
+{
+	struct env *e = *state;
+	const struct dns_result *r;
+	bool a_first = false, b_first = false;
+	int i;
+
+	SKIP_WITHOUT_UNBOUND(e);
+	for (i = 0; i < 40 && !(a_first && b_first); i++) {
+		r = run(e, true, "eq.test");
+		assert_int_equal(r->status, 0);
+		assert_int_equal(r->n_hosts, 3);
+		assert_string_equal(r->hosts[0].name, "first.eq.test");
+		a_first = a_first || strcmp(r->hosts[1].name, "a.eq.test") == 0;
+		b_first = b_first || strcmp(r->hosts[1].name, "b.eq.test") == 0;
+	}
+	assert_true(a_first && b_first);
+}
+
 static void
 test_a_fallback(void **state)
 {
@@ -348,6 +377,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_negative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_equal_pref_shuffled, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input_and_free, setup,
 		    teardown),
 		cmocka_unit_test(test_system_resolver),
