@@ -391,3 +391,13 @@ def outbound(despatch, tmp_path):
         if despatch.proc is not None:
             despatch.stop()
         ob.stop()
+        # Every outbound test ends with a consistent store (queue rows,
+        # messages kept by them, reports): `store verify` must pass.
+        if not despatch.problems:
+            r = despatch.verify()
+            if r.returncode != 0:
+                despatch.problems.append(
+                    "store verify after the test exited "
+                    f"{r.returncode}:\n"
+                    + r.stdout.decode("utf-8", "replace")[-3000:]
+                    + r.stderr.decode("utf-8", "replace")[-3000:])

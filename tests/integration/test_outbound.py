@@ -315,6 +315,12 @@ def test_delay_notice_after_five_hours(outbound):
     rs = reports(outbound.d, "alice")
     assert len(rs) == 1, [actions(m) for _, m in rs]
     assert queue_rows_for(outbound.d, "x@slow.test")
+    # Five more hours: still one notice (once per recipient).
+    outbound.advance_clock(5 * 3600)
+    n = len(attempts)
+    wait_for(lambda: len(attempts) >= n + 2, 30, "two more attempts")
+    rs = reports(outbound.d, "alice")
+    assert len(rs) == 1, [actions(m) for _, m in rs]
 
 
 def test_mx_fallback_first_host_down(outbound):

@@ -235,6 +235,15 @@ def test_messages_per_hour_451(despatch):
             code, resp = c.data(message("over", "bob"))
         assert code == 451, resp
         assert b"4.7.1" in resp, resp
+    # The limit is the user's, not the session's: a new session on 465
+    # is refused too.
+    with submission(despatch, "alice", implicit=True) as c:
+        code, resp = c.mail(addr("alice"))
+        if code == 250:
+            code, resp = c.rcpt(addr("bob"))
+        if code == 250:
+            code, resp = c.data(message("over again", "bob"))
+        assert code == 451 and b"4.7.1" in resp, (code, resp)
     assert len(despatch.uids("bob")) == 3
     # Another user has a limit of their own.
     with submission(despatch, "carol") as c:
