@@ -757,9 +757,11 @@ start_data(struct smtp_client *c)
 static enum smtp_rcpt_status
 status_of(int code)
 {
-	return code < 400 ? SMTP_RCPT_OK
-	    : code < 500  ? SMTP_RCPT_TEMP
-	                  : SMTP_RCPT_PERM;
+	/* Only 2xx is success; a 3xx where none belongs (to MAIL, RCPT or
+	 * the data) is not a delivery: TEMP. */
+	return code >= 200 && code < 300 ? SMTP_RCPT_OK
+	    : code < 500                 ? SMTP_RCPT_TEMP
+	                                 : SMTP_RCPT_PERM;
 }
 
 static void
@@ -888,7 +890,7 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r)
 {
 	struct smtp_client_msg *m =
 	    &c->job->msgs[c->msg_i < c->job->n_msgs ? c->msg_i : 0];
-	bool ok = r->code >= 200 && r->code < 400;
+	bool ok = r->code >= 200 && r->code < 300;
 
 	/* RFC 5321 §3.8: 421 at any point is the server going away. */
 	if (r->code == 421) {

@@ -883,6 +883,7 @@ test_transaction_failures(void **state)
 		.data = "503 5.5.1 no valid recipients\r\n" };
 	struct fake f4 = { .dot = "CLOSE" };
 	struct fake f5 = { .ehlo = "250-fake\r\n250 SIZE 100\r\n" };
+	struct fake f6 = { .dot = "354 what?\r\n" };
 	struct smtp_client_rcpt r;
 
 	r = one_rcpt(e, &f1, 0);
@@ -915,6 +916,11 @@ test_transaction_failures(void **state)
 	assert_int_equal(r.status, SMTP_RCPT_PERM);
 	assert_non_null(strstr(r.reply, "5.3.4"));
 	assert_string_equal(f5.log, "EHLO out.local.test\nQUIT\n");
+
+	/* Only 2xx after the data is a delivery. */
+	r = one_rcpt(e, &f6, 0);
+	assert_int_equal(r.status, SMTP_RCPT_TEMP);
+	assert_int_equal(r.code, 354);
 }
 
 /* 452 to some RCPTs: delivered to the others, then RSET and a second
