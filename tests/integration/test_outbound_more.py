@@ -493,3 +493,61 @@ def test_max_connections_bounds_sessions(outbound):
     record_figure("outbound_max_connections",
                   f"{tr.max_active} sessions at once (limit 3), "
                   f"{len(got)} deliveries over {len(doms)} domains")
+
+
+def test_slow_remote_not_started_twice(outbound):
+    # Each delivery takes 4 s at the final dot while the queue polls every
+    # second with a 1 s back-off: rows in flight must not start again.
+    mx = outbound.fake_mx(IP[0], lambda p, a, mx: delay(4) if p == "DOT"
+                          else None)
+    outbound.domain("slow.test", [IP[0]])
+    outbound.start()
+    msgs = []
+    for k in range(3):
+        msgs.append(message(f"once {k}", f"r{k}@slow.test"))
+        assert submit(outbound.d, "alice", [f"r{k}@slow.test"],
+                      msgs[k]) == {}
+    wait_queue_empty(outbound.d, 60)
+    time.sleep(1.5)
+    got = sorted(r for r, _ in mx.rcpts_received())
+    assert got == ["r0@slow.test", "r1@slow.test", "r2@slow.test"], got
+    tried = [a for s in mx.real_sessions() for t in s.transactions
+             for a in t.rcpt_args]
+    assert len(tried) == 3, f"started more than once: {tried}"
+
+
+def test_backoff_doubles_up_to_max(outbound):
+    times = []
+
+    def beh(phase, arg, mx):
+        if phase == "RCPT":
+            times.append(time.monotonic())
+            return "451 4.3.0 later"
+        return None
+    outbound.fake_mx(IP[0], beh)
+    outbound.domain("b.test", [IP[0]])
+    outbound.start(queue={"retry_min_seconds": 1, "retry_max_seconds": 4})
+    assert submit(outbound.d, "alice", ["x@b.test"],
+                  message("backoff", "x@b.test")) == {}
+    wait_for(lambda: len(times) >= 6, 40, "six attempts")
+    gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
+    # Waits of 1, 2, 4, 4, 4 s, each seen through a 1 s poll.
+    assert gaps[0] < 2.6, gaps
+    assert 1.5 <= gaps[1] < 3.6, gaps
+    for g in gaps[2:5]:
+        assert 3.0 <= g < 5.6, gaps
+    record_figure("outbound_backoff", f"gaps {gaps} s (min 1, max 4)")
+
+
+def test_mail_auth_param_accepted_and_not_passed_on(outbound):
+    mx = outbound.fake_mx(IP[0], dsn=True)
+    outbound.domain("a.test", [IP[0]])
+    outbound.start()
+    msg = message("AUTH= param", "x@a.test")
+    assert submit(outbound.d, "alice", ["x@a.test"], msg,
+                  mail_options=["AUTH=<>"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    check_relayed(t.data, msg)
+    # The remote offers no AUTH: no AUTH= parameter (RFC 4954 §5).
+    assert "AUTH=" not in t.mail_arg.upper(), t.mail_arg
