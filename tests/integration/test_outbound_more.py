@@ -551,3 +551,31 @@ def test_mail_auth_param_accepted_and_not_passed_on(outbound):
     check_relayed(t.data, msg)
     # The remote offers no AUTH: no AUTH= parameter (RFC 4954 §5).
     assert "AUTH=" not in t.mail_arg.upper(), t.mail_arg
+
+
+def test_sigterm_during_delivery_then_restart(outbound):
+    mode = {"hang": True}
+
+    def beh(phase, arg, mx):
+        if phase == "DOT" and mode["hang"]:
+            return HANG
+        return None
+    mx = outbound.fake_mx(IP[0], beh, hang_seconds=60)
+    outbound.domain("t.test", [IP[0]])
+    outbound.start()
+    d = outbound.d
+    msg = message("term", "x@t.test")
+    assert submit(d, "alice", ["x@t.test", "y@t.test"], msg) == {}
+    wait_for(lambda: mx.hangs >= 1, 30, "a delivery hanging at the dot")
+    t0 = time.monotonic()
+    rc = d.stop(timeout=20)
+    took = time.monotonic() - t0
+    assert rc == 0, f"serve exited {rc} on SIGTERM during a delivery"
+    assert took < 15, f"SIGTERM took {took:.1f}s with a delivery hanging"
+    mode["hang"] = False
+    d.start()
+    wait_queue_empty(d, 60)
+    got = sorted(r for r, _ in mx.rcpts_received())
+    assert got == ["x@t.test", "y@t.test"], got
+    for _, data in mx.rcpts_received():
+        check_relayed(data, msg)
