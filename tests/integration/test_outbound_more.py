@@ -532,10 +532,12 @@ def test_backoff_doubles_up_to_max(outbound):
     wait_for(lambda: len(times) >= 6, 40, "six attempts")
     gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
     # Waits of 1, 2, 4, 4, 4 s, each seen through a 1 s poll.
-    assert gaps[0] < 2.6, gaps
-    assert 1.5 <= gaps[1] < 3.6, gaps
+    # (Bounds leave a second or more for a loaded machine: no doubling
+    # would show 1-2 s gaps, no cap 8 s and more.)
+    assert gaps[0] < 3.5, gaps
+    assert 1.5 <= gaps[1] < 4.5, gaps
     for g in gaps[2:5]:
-        assert 3.0 <= g < 5.6, gaps
+        assert 3.0 <= g < 6.5, gaps
     record_figure("outbound_backoff", f"gaps {gaps} s (min 1, max 4)")
 
 
