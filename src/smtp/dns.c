@@ -284,6 +284,184 @@ wire_name(const unsigned char *p, size_t len, char *out, size_t out_size)
 	return false;
 }
 
+/* --- internationalised names (RFC 5891 §4.4, RFC 3492) -------------
+ * A UTF-8 domain (SMTPUTF8 mail) is looked up by its A-labels: each
+ * label with non-ASCII characters becomes "xn--" + Punycode. No IDNA2008
+ * mapping or NFC normalisation is done here (no libidn2): names are
+ * expected as users type them, lowercase and composed; anything else
+ * simply does not resolve. */
+
+#define PUNY_BASE 36
+#define PUNY_TMIN 1
+#define PUNY_TMAX 26
+#define PUNY_SKEW 38
+#define PUNY_DAMP 700
+/* Code points in one label at most (a label is at most 63 octets). */
+#define PUNY_LABEL_MAX 63
+
+static uint32_t
+puny_adapt(uint32_t delta, uint32_t numpoints, bool first)
+{
+	uint32_t k = 0;
+
+	delta = first ? delta / PUNY_DAMP : delta / 2;
+	delta += delta / numpoints;
+	while (delta > ((PUNY_BASE - PUNY_TMIN) * PUNY_TMAX) / 2) {
+		delta /= PUNY_BASE - PUNY_TMIN;
+		k += PUNY_BASE;
+	}
+	return k + (PUNY_BASE - PUNY_TMIN + 1) * delta / (delta + PUNY_SKEW);
+}
+
+static char
+puny_digit(uint32_t d)
+{
+	return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
+}
+
+/* Decodes one UTF-8 label of len bytes into cps; false if malformed
+ * (overlong, surrogate, past U+10FFFF) or too long. */
+static bool
+utf8_label(const unsigned char *p, size_t len, uint32_t *cps, size_t *n_out)
+{
+	size_t i = 0, n = 0, extra;
+	uint32_t c, min;
+
+	while (i < len) {
+		c = p[i++];
+		if (c < 0x80) {
+			extra = 0;
+			min = 0;
+		} else if ((c & 0xe0) == 0xc0) {
+			c &= 0x1f;
+			extra = 1;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			c &= 0x0f;
+			extra = 2;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			c &= 0x07;
+			extra = 3;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (extra > len - i)
+			return false;
+		for (; extra > 0; extra--) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			c = c << 6 | (p[i++] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		if (n >= PUNY_LABEL_MAX)
+			return false;
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		cps[n++] = c;
+	}
+	*n_out = n;
+	return n > 0;
+}
+
+/* RFC 3492 §6.3 for one label; appends to out at *o. */
+static bool
+puny_encode(const uint32_t *cps, size_t len, char *out, size_t size, size_t *o)
+{
+	uint32_t n = 0x80, delta = 0, bias = 72, m, q, k, t;
+	size_t h, b = 0, i, start = *o;
+
+#define PUT(ch)                                                                \
+	do {                                                                   \
+		if (*o + 1 >= size || *o - start >= 63)                        \
+			return false;                                          \
+		out[(*o)++] = (ch);                                            \
+	} while (0)
+	PUT('x');
+	PUT('n');
+	PUT('-');
+	PUT('-');
+	for (i = 0; i < len; i++)
+		if (cps[i] < 0x80) {
+			PUT((char)cps[i]);
+			b++;
+		}
+	if (b > 0)
+		PUT('-');
+	for (h = b; h < len;) {
+		m = UINT32_MAX;
+		for (i = 0; i < len; i++)
+			if (cps[i] >= n && cps[i] < m)
+				m = cps[i];
+		delta += (m - n) * (uint32_t)(h + 1); /* < 2^21 * 64 */
+		n = m;
+		for (i = 0; i < len; i++) {
+			if (cps[i] < n)
+				delta++;
+			if (cps[i] != n)
+				continue;
+			for (q = delta, k = PUNY_BASE;; k += PUNY_BASE) {
+				t = k <= bias               ? PUNY_TMIN
+				    : k >= bias + PUNY_TMAX ? PUNY_TMAX
+				                            : k - bias;
+				if (q < t)
+					break;
+				PUT(puny_digit(t + (q - t) % (PUNY_BASE - t)));
+				q = (q - t) / (PUNY_BASE - t);
+			}
+			PUT(puny_digit(q));
+			bias = puny_adapt(delta, (uint32_t)h + 1, h == b);
+			delta = 0;
+			h++;
+		}
+		delta++;
+		n++;
+	}
+#undef PUT
+	out[*o] = '\0';
+	return true;
+}
+
+/* name with its non-ASCII labels as A-labels into out; false if not
+ * valid UTF-8 or too long. ASCII names are copied unchanged. */
+static bool
+to_ascii(const char *name, char *out, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)name;
+	uint32_t cps[PUNY_LABEL_MAX];
+	size_t o = 0, i, lab, n;
+	bool wide;
+
+	while (*p != '\0') {
+		for (lab = 0, wide = false; p[lab] != '\0' && p[lab] != '.';
+		     lab++)
+			wide = wide || p[lab] >= 0x80;
+		if (!wide) {
+			if (o + lab + 1 >= size)
+				return false;
+			memcpy(out + o, p, lab);
+			o += lab;
+		} else if (!utf8_label(p, lab, cps, &n) ||
+		    !puny_encode(cps, n, out, size, &o)) {
+			return false;
+		}
+		p += lab;
+		if (*p == '.') {
+			if (o + 2 >= size)
+				return false;
+			out[o++] = '.';
+			p++;
+		}
+	}
+	out[o] = '\0';
+	for (i = 0; i < o; i++)
+		if ((unsigned char)out[i] >= 0x80)
+			return false;
+	return true;
+}
+
 static void on_answer(void *data, int err, struct ub_result *res);
 
 static int
@@ -657,6 +835,7 @@ resolve(struct dns_resolver *r, const char *name, unsigned port, bool mx,
     dns_cb cb, void *ctx)
 {
 	struct dns_job *j;
+	char alabels[256];
 	int rc;
 
 	if (r == NULL || name == NULL || cb == NULL || port == 0 ||
@@ -664,6 +843,9 @@ resolve(struct dns_resolver *r, const char *name, unsigned port, bool mx,
 		return ERR_INPUT;
 	if (try_numeric(r, name, port, cb, ctx))
 		return 0;
+	if (!to_ascii(name, alabels, sizeof(alabels)))
+		return ERR_INPUT;
+	name = alabels;
 	if (!is_hostname(name))
 		return ERR_INPUT;
 	j = job_new(r, name, port, cb, ctx);

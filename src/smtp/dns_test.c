@@ -49,7 +49,11 @@ static const char zones[] =
     "  local-data: \"eq.test. 60 IN MX 5 first.eq.test.\"\n"
     "  local-data: \"a.eq.test. 60 IN A 127.0.0.6\"\n"
     "  local-data: \"b.eq.test. 60 IN A 127.0.0.7\"\n"
-    "  local-data: \"first.eq.test. 60 IN A 127.0.0.8\"\n";
+    "  local-data: \"first.eq.test. 60 IN A 127.0.0.8\"\n"
+    "  local-zone: \"xn--bcher-kva.test.\" static\n"
+    "  local-data: \"xn--bcher-kva.test. 60 IN A 127.0.0.9\"\n"
+    "  local-zone: \"xn--r8jz45g.xn--zckzah.\" static\n"
+    "  local-data: \"xn--r8jz45g.xn--zckzah. 60 IN A 127.0.0.10\"\n";
 
 struct env {
 	uv_loop_t loop;
@@ -251,6 +255,42 @@ test_equal_pref_shuffled(void **state)
 	assert_true(a_first && b_first);
 }
 
+/* UTF-8 domains are looked up by their A-labels (RFC 3492 vectors). */
+static void
+test_idn(void **state)
+{
+	struct env *e = *state;
+	const struct dns_result *r;
+
+	SKIP_WITHOUT_UNBOUND(e);
+	r = run(e, true,
+	    "b\xc3\xbc"
+	    "cher.test");
+	assert_int_equal(r->status, 0);
+	assert_int_equal(r->n_hosts, 1);
+	assert_string_equal(r->hosts[0].addr, "127.0.0.9");
+	assert_string_equal(r->hosts[0].name, "xn--bcher-kva.test");
+	r = run(e, false,
+	    "B\xc3\xbc"
+	    "cher.test");
+	assert_string_equal(r->hosts[0].addr, "127.0.0.9");
+	/* 例え.テスト */
+	r = run(e, true,
+	    "\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88");
+	assert_int_equal(r->status, 0);
+	assert_string_equal(r->hosts[0].addr, "127.0.0.10");
+	assert_string_equal(r->hosts[0].name, "xn--r8jz45g.xn--zckzah");
+	/* Not UTF-8, overlong, surrogate: not a name. */
+	assert_int_equal(dns_resolve_mx(e->r, "b\xff.test", 25, on_result, e),
+	    ERR_INPUT);
+	assert_int_equal(dns_resolve_mx(e->r, "b\xc0\xaf.test", 25, on_result,
+	                     e),
+	    ERR_INPUT);
+	assert_int_equal(dns_resolve_mx(e->r, "b\xed\xa0\x80.test", 25,
+	                     on_result, e),
+	    ERR_INPUT);
+}
+
 static void
 test_a_fallback(void **state)
 {
@@ -333,6 +373,29 @@ test_bad_input_and_free(void **state)
 	assert_int_equal(dns_resolver_new(&e->loop, "127.0.0.1@99999", &r2,
 	                     &err),
 	    ERR_INPUT);
+	/* Random bytes as names (UTF-8 lead and continuation bytes, dots,
+	 * letters): ERR_INPUT or a lookup, never a crash (ASan). */
+	{
+		static const unsigned char alpha[] = { 'a', 'Z', '0', '-', '.',
+			'.', 0xc3, 0xbc, 0xe4, 0xbe, 0x8b, 0xf0, 0x9f, 0x98,
+			0x80, 0xff, 0x80, 0xed, 0xa0 };
+		char name[320];
+		unsigned seed = 1;
+		size_t len, i;
+		int n;
+
+		for (n = 0; n < 3000; n++) {
+			seed = seed * 1103515245u + 12345u;
+			len = 1 + (seed >> 8) % 300;
+			for (i = 0; i < len; i++) {
+				seed = seed * 1103515245u + 12345u;
+				name[i] =
+				    (char)alpha[(seed >> 16) % sizeof(alpha)];
+			}
+			name[len] = '\0';
+			(void)dns_resolve_mx(e->r, name, 25, on_result, e);
+		}
+	}
 	/* Outstanding queries: cancelled, no callback. */
 	e->done = false;
 	assert_int_equal(dns_resolve_mx(e->r, "mx.test", 25, on_result, e), 0);
@@ -377,6 +440,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_negative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_equal_pref_shuffled, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input_and_free, setup,
