@@ -143,6 +143,17 @@ test_status(void **state)
 	assert_string_equal(s, "4.0.0");
 	queue_status(SMTP_RCPT_TEMP, 0, "connect: refused", s);
 	assert_string_equal(s, "4.4.1");
+	queue_status(SMTP_RCPT_PERM, 0,
+	    "5.6.7 the remote server does not "
+	    "support SMTPUTF8",
+	    s);
+	assert_string_equal(s, "5.6.7");
+	queue_status(SMTP_RCPT_PERM, 0, "4.4.1 wrong class", s);
+	assert_string_equal(s, "5.0.0");
+	queue_status(SMTP_RCPT_TEMP, 0, "4.4.2 connection dropped", s);
+	assert_string_equal(s, "4.4.2");
+	queue_status(SMTP_RCPT_PERM, 550, "5.1.1 no code before", s);
+	assert_string_equal(s, "5.0.0");
 	queue_status(SMTP_RCPT_OK, 250, "250 ok", s);
 	assert_string_equal(s, "2.0.0");
 }

@@ -144,33 +144,46 @@ digits(const char **pp, unsigned lo, unsigned hi)
 	return true;
 }
 
+/* An enhanced status of class cls at the start of p, followed by a space
+ * or the end: copied to out (16 bytes). */
+static bool
+enhanced_at(const char *p, char cls, char *out)
+{
+	const char *start = p;
+
+	if (*p != cls || p[1] != '.')
+		return false;
+	p += 2;
+	if (!digits(&p, 1, 3) || *p != '.')
+		return false;
+	p++;
+	if (!digits(&p, 1, 3) || (*p != ' ' && *p != '\0') ||
+	    (size_t)(p - start) >= 16)
+		return false;
+	memcpy(out, start, (size_t)(p - start));
+	out[p - start] = '\0';
+	return true;
+}
+
 void
 queue_status(enum smtp_rcpt_status st, int code, const char *reply, char *out)
 {
-	const char *p, *start;
 	char cls = st == SMTP_RCPT_OK ? '2' : st == SMTP_RCPT_PERM ? '5' : '4';
 
 	if (st == SMTP_RCPT_OK) {
 		(void)str_copy(out, 16, "2.0.0");
 		return;
 	}
-	/* "550 5.1.1 text" or "550-5.1.1 text" (RFC 2034 §4). */
-	if (code != 0 && reply != NULL && strlen(reply) > 4 &&
-	    (reply[3] == ' ' || reply[3] == '-')) {
-		start = p = reply + 4;
-		if (*p == cls && p[1] == '.') {
-			p += 2;
-			if (digits(&p, 1, 3) && *p == '.') {
-				p++;
-				if (digits(&p, 1, 3) &&
-				    (*p == ' ' || *p == '\0') &&
-				    (size_t)(p - start) < 16) {
-					memcpy(out, start, (size_t)(p - start));
-					out[p - start] = '\0';
-					return;
-				}
-			}
-		}
+	if (reply != NULL) {
+		/* "550 5.1.1 text" or "550-5.1.1 text" (RFC 2034 §4). */
+		if (code != 0 && strlen(reply) > 4 &&
+		    (reply[3] == ' ' || reply[3] == '-') &&
+		    enhanced_at(reply + 4, cls, out))
+			return;
+		/* The client's own verdicts without a reply: "5.3.4 message
+		 * too big for the remote server ...". */
+		if (code == 0 && enhanced_at(reply, cls, out))
+			return;
 	}
 	if (st == SMTP_RCPT_PERM)
 		(void)str_copy(out, 16, "5.0.0");
