@@ -581,3 +581,28 @@ def test_sigterm_during_delivery_then_restart(outbound):
     assert got == ["x@t.test", "y@t.test"], got
     for _, data in mx.rcpts_received():
         check_relayed(data, msg)
+
+
+def test_aaaa_only_mx_host(outbound):
+    # mx1.six.test has only an AAAA record (::1); the fake MX listens on
+    # [::1] at the common port.
+    from fake_mx import FakeMX
+    import socket
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        s.bind(("::1", outbound.port))
+    except OSError:
+        pytest.fail(f"[::1]:{outbound.port} is not free for the IPv6 MX")
+    finally:
+        s.close()
+    mx = FakeMX("::1", outbound.port).start()
+    outbound.servers["::1"] = mx
+    outbound.dns.zone("six.test")
+    outbound.dns.record("six.test", "MX", "10 mx1.six.test.")
+    outbound.dns.record("mx1.six.test", "AAAA", "::1")
+    outbound.start()
+    msg = message("over IPv6", "x@six.test")
+    assert submit(outbound.d, "alice", ["x@six.test"], msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    check_relayed(t.data, msg)
