@@ -41,6 +41,7 @@ struct net_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct tls_ctx *tls_pending; /* STARTTLS after this on_data */
+	bool tls_closed; /* close_notify read; closing after delivery */
 	/* Outbound only: the pending connect and the TLS client side. */
 	uv_connect_t connect_req;
 	net_conn_connect_cb connect_cb; /* NULL once reported or cancelled */
@@ -265,6 +266,13 @@ tls_fill(struct net_conn *c)
 		e = SSL_get_error(c->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 			break;
+		if (e == SSL_ERROR_ZERO_RETURN && c->in_len > 0) {
+			/* close_notify right behind the last records (a
+			 * reply, then the close): what came before it is
+			 * delivered first, then pump closes. */
+			c->tls_closed = true;
+			break;
+		}
 		flush_wbio(c); /* send the alert, if any */
 		ERR_clear_error();
 		c->close_reason =
@@ -279,8 +287,8 @@ tls_fill(struct net_conn *c)
 		set_tls_info(c);
 		c->hs_done = NULL;
 		if (done != NULL) {
-			flush_wbio(
-			    c); /* our Finished before what done writes */
+			/* Our Finished goes before what done writes. */
+			flush_wbio(c);
 			done(c->ctx, 0);
 			if (c->closing)
 				return false;
@@ -309,6 +317,11 @@ pump(struct net_conn *c)
 		flush_wbio(c);
 		before = c->in_len;
 		deliver(c);
+		if (c->tls_closed && !c->closing) {
+			c->close_reason = "tls-close";
+			hs_fail(c);
+			net_conn_close(c);
+		}
 		if (c->closing || c->paused || c->ssl == NULL)
 			break;
 		if (c->in_len == before && c->in_len == NET_CONN_INBUF)
