@@ -1181,6 +1181,21 @@ test_abort(void **state)
 	fake_stop(&a);
 	assert_int_equal(r[0].status, SMTP_RCPT_TEMP);
 	assert_string_equal(r[0].reply, "aborted");
+
+	/* Aborted while connecting: the attempt is cancelled silently. */
+	r[0].status = SMTP_RCPT_PENDING;
+	e->done = false;
+	assert_int_equal(smtp_client_start(&e->loop, e->st, &o, &job, job_done,
+	                     e, &c),
+	    0);
+	smtp_client_abort(c);
+	assert_false(e->done);
+	while (!e->done)
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	assert_int_equal(r[0].status, SMTP_RCPT_TEMP);
+	assert_string_equal(r[0].reply, "aborted");
+	/* Nothing of the cancelled attempt may run later. */
+	(void)uv_run(&e->loop, UV_RUN_NOWAIT);
 }
 
 int
