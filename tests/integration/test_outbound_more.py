@@ -606,3 +606,20 @@ def test_aaaa_only_mx_host(outbound):
     wait_queue_empty(outbound.d, 60)
     t, = mx.received()
     check_relayed(t.data, msg)
+
+
+def test_utf8_domain_looked_up_by_a_label(outbound):
+    mx = outbound.fake_mx(IP[0], smtputf8=True)
+    alabel = "bücher.test".encode("idna").decode()  # xn--bcher-kva.test
+    outbound.domain(alabel, [IP[0]])
+    outbound.start()
+    msg = ("From: <alice@example.test>\r\nTo: <jörg@bücher.test>\r\n"
+           "Subject: IDN\r\nMessage-ID: <idn-1@example.test>\r\n"
+           "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\nHallo.\r\n"
+           ).encode()
+    assert submit(outbound.d, "alice", ["jörg@bücher.test"], msg,
+                  mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    assert t.rcpts == ["jörg@bücher.test"], t.rcpts
+    check_relayed(t.data, msg)
