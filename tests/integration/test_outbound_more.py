@@ -623,3 +623,39 @@ def test_utf8_domain_looked_up_by_a_label(outbound):
     t, = mx.received()
     assert t.rcpts == ["jörg@bücher.test"], t.rcpts
     check_relayed(t.data, msg)
+
+
+def test_150_recipients_one_domain(outbound):
+    mx = outbound.fake_mx(IP[0])
+    outbound.domain("wide.test", [IP[0]])
+    outbound.start()
+    rcpts = [f"user{i:03d}@wide.test" for i in range(150)]
+    msg = message("to 150", rcpts[0])
+    assert submit(outbound.d, "alice", rcpts, msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    got = sorted(r for r, _ in mx.rcpts_received())
+    assert got == rcpts
+    for t in mx.received():
+        check_relayed(t.data, msg)
+    assert reports(outbound.d, "alice") == []
+
+
+def test_421_after_rcpt_then_success(outbound):
+    seen = {"n": 0}
+
+    def beh(phase, arg, mx):
+        if phase == "DATA":
+            seen["n"] += 1
+            if seen["n"] == 1:
+                return "421 4.3.2 Shutting down"
+        return None
+    mx = outbound.fake_mx(IP[0], beh)
+    outbound.domain("t.test", [IP[0]])
+    outbound.start()
+    msg = message("421 once", "x@t.test")
+    assert submit(outbound.d, "alice", ["x@t.test", "y@t.test"], msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert seen["n"] >= 2
+    assert sorted(r for r, _ in mx.rcpts_received()) == ["x@t.test",
+                                                         "y@t.test"]
+    assert reports(outbound.d, "alice") == []
