@@ -24,6 +24,14 @@
 /* The scan timer's period: `despatch queue retry|flush|release` from
  * another process are seen within this long. */
 #define QUEUE_TICK_MS 1000
+/* Rows whose outcome the store failed to record (disk full ...) stay
+ * out of the scans this long: their delivered state is unknown to the
+ * store, and retrying at once would deliver them again every second. */
+#define QUEUE_COOLDOWN_SECONDS 60
+
+struct cooldown {
+	int64_t id, until;
+};
 
 enum job_state {
 	JOB_ROUTE,  /* waiting for DNS */
@@ -44,6 +52,8 @@ struct smtp_queue {
 	unsigned n_ops; /* store commits not tied to a job */
 	struct queue_idset inflight;
 	struct bounce_wait *waits; /* bounces waiting for other jobs */
+	struct cooldown *cool;     /* rows kept in flight for a while */
+	size_t n_cool, cap_cool;
 	bool stopping;
 	void (*done)(void *ctx);
 	void *done_ctx;
@@ -130,7 +140,7 @@ job_unlink(struct smtp_queue *q, struct queue_job *j)
 }
 
 /* The job's rows leave the in-flight set once every store operation
- * about them has called back. */
+ * about them has called back; if one failed, only after the cooldown. */
 static void
 job_maybe_finish(struct queue_job *j)
 {
@@ -139,10 +149,24 @@ job_maybe_finish(struct queue_job *j)
 
 	if (j->state != JOB_RECORD || j->ops > 0)
 		return;
-	for (i = 0; i < j->n_msgs; i++)
-		for (k = 0; k < j->msgs[i].n_rcpts; k++)
-			queue_idset_del(&q->inflight,
-			    j->msgs[i].rcpts[k].queue_id);
+	for (i = 0; i < j->n_msgs; i++) {
+		for (k = 0; k < j->msgs[i].n_rcpts; k++) {
+			int64_t id = j->msgs[i].rcpts[k].queue_id;
+
+			if (!j->store_failed) {
+				queue_idset_del(&q->inflight, id);
+				continue;
+			}
+			if (q->n_cool == q->cap_cool) {
+				q->cap_cool =
+				    q->cap_cool ? q->cap_cool * 2 : 64;
+				q->cool = xrealloc(q->cool,
+				    q->cap_cool * sizeof(*q->cool));
+			}
+			q->cool[q->n_cool++] = (struct cooldown){ .id = id,
+				.until = clock_now() + QUEUE_COOLDOWN_SECONDS };
+		}
+	}
 	job_unlink(q, j);
 	queue_job_free(&j);
 	if (q->stopping)
@@ -257,10 +281,13 @@ update_done(void *ctx, const struct store_op_result *res)
 	struct update_op *op = ctx;
 	struct smtp_queue *q = op->q;
 
-	if (res->status != 0)
+	if (res->status != 0) {
 		log_warn(&qlog,
 		    "event=error op=queue_update rows=%zu err=\"%s\"", op->n,
 		    res->err.msg);
+		if (op->j != NULL)
+			op->j->store_failed = true;
+	}
 	if (op->j != NULL) {
 		op->j->ops--;
 		job_maybe_finish(op->j);
@@ -294,9 +321,10 @@ apply_updates(struct smtp_queue *q, struct queue_job *j,
 	if (rc != 0) {
 		log_warn(&qlog, "event=error op=queue_update rows=%zu err=%s",
 		    n, err_name(rc));
-		if (j != NULL)
+		if (j != NULL) {
 			j->ops--;
-		else
+			j->store_failed = true;
+		} else
 			q->n_ops--;
 		xfree(&op);
 	}
@@ -964,7 +992,16 @@ scan(struct smtp_queue *q)
 	int64_t now = clock_now(), when;
 	size_t i, k;
 
-	if (q->stopping || q->n_jobs >= max)
+	if (q->stopping)
+		return;
+	for (i = 0, k = 0; i < q->n_cool; i++) {
+		if (q->cool[i].until <= now)
+			queue_idset_del(&q->inflight, q->cool[i].id);
+		else
+			q->cool[k++] = q->cool[i];
+	}
+	q->n_cool = k;
+	if (q->n_jobs >= max)
 		return;
 	if (store_queue_next_due(q->st, &when, &err) != 0) {
 		log_warn(&qlog, "event=error op=next_due err=\"%s\"", err.msg);
@@ -1140,6 +1177,7 @@ smtp_queue_free(struct smtp_queue **qp)
 	dns_resolver_free(&q->dns);
 	tls_ctx_free(&q->tls);
 	queue_idset_clear(&q->inflight);
+	xfree(&q->cool);
 	xfree(&q->cfg);
 	xfree(qp);
 }

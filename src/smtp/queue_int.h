@@ -118,6 +118,7 @@ struct queue_job {
 	unsigned ops;          /* store operations not yet called back */
 	bool route_lookup;     /* resolved a route/smarthost, not an MX */
 	char fixed_status[16]; /* set by a DNS outcome for every rcpt */
+	bool store_failed;     /* an outcome was not recorded */
 };
 
 /* Adds one due row (they come ordered by domain, then message) to the
