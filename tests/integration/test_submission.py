@@ -458,3 +458,14 @@ def test_bdat_submission_adds_id_and_refuses_bare_lf(sub):
     assert len(header_values(rest, "Message-ID")) == 1, rest
     assert len(header_values(rest, "Date")) == 1, rest
     assert rest.endswith(b"\r\n\r\nChunked body.\r\n")
+
+
+def test_unknown_local_recipient_refused_others_kept(sub):
+    with submission(sub, "alice") as c:
+        assert c.mail(addr("alice"))[0] == 250
+        code, resp = c.rcpt(addr("nobody"))
+        assert code == 550 and b"5.1.1" in resp, (code, resp)
+        assert c.rcpt(addr("bob"))[0] == 250
+        code, resp = c.data(message("partly unknown", "bob"))
+        assert code == 250, resp
+    assert len(sub.uids("bob")) == 1
