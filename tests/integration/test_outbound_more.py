@@ -659,3 +659,17 @@ def test_421_after_rcpt_then_success(outbound):
     assert sorted(r for r, _ in mx.rcpts_received()) == ["x@t.test",
                                                          "y@t.test"]
     assert reports(outbound.d, "alice") == []
+
+
+def test_starttls_off_sends_in_clear(outbound):
+    # outbound.starttls = false: the offered STARTTLS is not used (and the
+    # fake MX's TLS detection is seen to tell the two apart).
+    mx = outbound.fake_mx(IP[0], starttls=True)
+    outbound.domain("tls.test", [IP[0]])
+    outbound.start(outbound={"starttls": False})
+    msg = message("in clear", "x@tls.test")
+    assert submit(outbound.d, "alice", ["x@tls.test"], msg) == {}
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    assert not t.tls
+    check_relayed(t.data, msg)
