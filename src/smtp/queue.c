@@ -61,7 +61,6 @@ struct smtp_queue {
 
 static const struct log_ctx qlog = { "queue", 0 };
 
-/* One report commit in progress, with what to do if it fails. */
 /* The failed rows of one message gathered from every job that carried
  * some of its rows, so that the sender gets one bounce per message: it
  * is sent once no running job has rows of the message left. Each row
@@ -79,6 +78,7 @@ struct bounce_wait {
 	size_t n, cap;
 };
 
+/* One report commit in progress, with what to do if it fails. */
 struct report_op {
 	struct smtp_queue *q;
 	struct queue_job *j;    /* NULL: smtp_queue_notify_delivered */
