@@ -673,3 +673,29 @@ def test_starttls_off_sends_in_clear(outbound):
     t, = mx.received()
     assert not t.tls
     check_relayed(t.data, msg)
+
+
+def test_bounce_read_over_imap(outbound):
+    from conftest import wait_imap
+    from imap_util import session
+    outbound.fake_mx(IP[0], lambda p, a, mx: "550 5.1.1 No such user"
+                     if p == "RCPT" else None)
+    outbound.domain("p.test", [IP[0]])
+    outbound.start()
+    wait_imap(outbound.d)
+    assert submit(outbound.d, "alice", ["x@p.test"],
+                  message("seen over IMAP", "x@p.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    wait_reports(outbound.d, "alice", 1, 30)
+    c = session(outbound.d, "alice")
+    try:
+        c.ok("SELECT", "INBOX")
+        r = c.ok("UID FETCH 1:* (UID BODYSTRUCTURE BODY.PEEK[])")
+        (f,) = r.fetches().values()
+        raw = f["BODY[]"]
+        m = email.message_from_bytes(raw)
+        assert m.get_content_type() == "multipart/report"
+        bs = repr(f["BODYSTRUCTURE"]).upper()
+        assert "REPORT" in bs and "DELIVERY-STATUS" in bs, bs
+    finally:
+        c.close()
