@@ -6,6 +6,7 @@ a large message byte-exact, routes and the smarthost, 5xx to MAIL, a
 reply timeout then the next MX, and SIGKILL while a slow remote accepts
 messages one by one (duplicates counted, none lost)."""
 import email
+import re
 import smtplib
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 from conftest import HOST, record_figure
 from fake_mx import HANG, delay
 from outbound_util import (actions, addr, message, outbound,  # noqa: F401
+                           queue_rows_for,
                            report_parts, reports, submit, wait_for,
                            wait_queue_empty, wait_reports)
 from test_outbound import IP, check_relayed, sessions_with_mail, subject_of
@@ -699,3 +701,27 @@ def test_bounce_read_over_imap(outbound):
         assert "REPORT" in bs and "DELIVERY-STATUS" in bs, bs
     finally:
         c.close()
+
+
+def test_lifetime_expiry_unreachable_host(outbound):
+    # mx1.down.test has no listener: every attempt fails to connect.
+    outbound.domain("down.test", [IP[9]])
+    outbound.start(queue={"delay_notice_seconds": 0})
+    assert submit(outbound.d, "alice", ["x@down.test"],
+                  message("never reachable", "x@down.test")) == {}
+
+    def attempts():
+        rows = queue_rows_for(outbound.d, "x@down.test")
+        if not rows:
+            return 0
+        show = outbound.d.cli("queue", "show", str(rows[0][0])).stdout
+        m = re.search(rb"attempts\W+(\d+)", show, re.I)
+        return int(m.group(1)) if m else 0
+    wait_for(lambda: attempts() >= 2, 30, "two attempts")
+    outbound.advance_clock(6 * 86400)
+    wait_queue_empty(outbound.d, 30)
+    (_, m), = wait_reports(outbound.d, "alice", 1, 30)
+    _, _, per_rcpt, _ = report_parts(m)
+    f, = per_rcpt
+    assert f["Action"].strip().lower() == "failed"
+    assert f["Status"].strip() in ("4.4.7", "5.4.7"), f.items()
