@@ -5,6 +5,7 @@
  * the next host, dot-stuffing, CRLF and Return-Path removal as received,
  * malformed and endless replies, SMTPUTF8 refusal, DSN parameters and
  * STARTTLS. A real store (temporary folder) holds the messages. */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1146,6 +1148,58 @@ test_pipelined_rset(void **state)
 	    "QUIT\n");
 }
 
+/* A listener whose accept queue is full drops our SYNs: the connect
+ * timeout moves on (skipped if the kernel completes it anyway). */
+static void
+test_connect_timeout(void **state)
+{
+	struct env *e = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[8], i;
+	struct smtp_client_rcpt r[1] = { { .addr = "a@remote.test" } };
+	struct smtp_client_msg m = { .sender = "s@local.test",
+		.rcpts = r,
+		.n_rcpts = 1 };
+	struct dns_host h;
+	struct smtp_client_job job = { .domain = "remote.test",
+		.hosts = &h,
+		.n_hosts = 1,
+		.msgs = &m,
+		.n_msgs = 1 };
+	struct smtp_client_opts o = { .helo = "x",
+		.connect_timeout_ms = 300,
+		.reply_timeout_ms = 300 };
+	struct smtp_client *c;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	for (i = 0; i < 8; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		(void)connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	m.message_id = put_message(e, msg1);
+	host(&h, "mx.remote.test", ntohs(sa.sin_port));
+	e->done = false;
+	assert_int_equal(smtp_client_start(&e->loop, e->st, &o, &job, job_done,
+	                     e, &c),
+	    0);
+	while (!e->done)
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	for (i = 0; i < 8; i++)
+		close(fill[i]);
+	close(lfd);
+	assert_int_equal(r[0].status, SMTP_RCPT_TEMP);
+	if (strstr(r[0].reply, "timed out") == NULL) {
+		/* The kernel let us in after all (then the greeting never
+		 * came: the reply deadline). */
+		assert_non_null(strstr(r[0].reply, "timeout"));
+		skip();
+	}
+}
+
 /* Abort: cb from the loop, every recipient TEMP "aborted". */
 static void
 test_abort(void **state)
@@ -1233,6 +1287,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_refused_messages,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_rset, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	};
