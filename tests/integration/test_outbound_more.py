@@ -725,3 +725,39 @@ def test_lifetime_expiry_unreachable_host(outbound):
     f, = per_rcpt
     assert f["Action"].strip().lower() == "failed"
     assert f["Status"].strip() in ("4.4.7", "5.4.7"), f.items()
+
+
+def test_queue_commands_while_stopped_and_after_restart(outbound):
+    mode = {"ok": False}
+
+    def beh(phase, arg, mx):
+        if phase == "RCPT" and not mode["ok"]:
+            return "451 4.3.0 Not now"
+        return None
+    mx = outbound.fake_mx(IP[0], beh)
+    outbound.domain("r.test", [IP[0]])
+    outbound.start(queue={"retry_min_seconds": 600,
+                          "retry_max_seconds": 3600})
+    d = outbound.d
+    assert submit(d, "alice", ["a@r.test", "b@r.test"],
+                  message("restart", "a@r.test")) == {}
+    wait_for(lambda: sum(len(t.rcpt_args) for s in mx.real_sessions()
+                         for t in s.transactions) >= 2, 30, "first attempts")
+    d.stop()
+    ida = queue_rows_for(d, "a@r.test")[0][0]
+    idb = queue_rows_for(d, "b@r.test")[0][0]
+    d.cli("queue", "hold", str(idb))
+    d.cli("queue", "flush")
+    mode["ok"] = True
+    d.start()
+    wait_for(lambda: [r for r, _ in mx.rcpts_received()] == ["a@r.test"],
+             15, "a delivered after restart")
+    time.sleep(2.5)
+    assert [r for r, _ in mx.rcpts_received()] == ["a@r.test"]
+    assert queue_rows_for(d, "a@r.test") == []
+    d.cli("queue", "release", str(idb))
+    d.cli("queue", "retry", str(idb))
+    wait_queue_empty(d, 15)
+    assert sorted(r for r, _ in mx.rcpts_received()) == ["a@r.test",
+                                                         "b@r.test"]
+    assert ida != idb
