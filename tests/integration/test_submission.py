@@ -469,3 +469,19 @@ def test_unknown_local_recipient_refused_others_kept(sub):
         code, resp = c.data(message("partly unknown", "bob"))
         assert code == 250, resp
     assert len(sub.uids("bob")) == 1
+
+
+def test_pipelined_transaction_after_auth(sub):
+    with submission(sub, "alice") as c:
+        assert "pipelining" in c.esmtp_features
+        msg = message("pipelined", "bob")
+        c.send(f"MAIL FROM:<{addr('alice')}>\r\nRCPT TO:<{addr('bob')}>\r\n"
+               f"RCPT TO:<{addr('carol')}>\r\nDATA\r\n".encode())
+        codes = [c.getreply()[0] for _ in range(4)]
+        assert codes == [250, 250, 250, 354], codes
+        c.send(msg + b".\r\n")
+        code, resp = c.getreply()
+        assert code == 250, resp
+    for u in ("bob", "carol"):
+        _, _, rest = strip_trace(sub.cat(u, sub.uids(u)[0]))
+        assert rest == msg
