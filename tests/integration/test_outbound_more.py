@@ -761,3 +761,23 @@ def test_queue_commands_while_stopped_and_after_restart(outbound):
     assert sorted(r for r, _ in mx.rcpts_received()) == ["a@r.test",
                                                          "b@r.test"]
     assert ida != idb
+
+
+def test_bdat_message_without_final_crlf_goes_out_terminated(outbound):
+    from outbound_util import submission
+    mx = outbound.fake_mx(IP[0])
+    outbound.domain("e.test", [IP[0]])
+    outbound.start()
+    msg = message("no final CRLF", "x@e.test", body="last line, no CRLF")
+    with submission(outbound.d, "alice") as c:
+        assert "chunking" in c.esmtp_features
+        assert c.mail(addr("alice"))[0] == 250
+        assert c.rcpt("x@e.test")[0] == 250
+        c.send(f"BDAT {len(msg)} LAST\r\n".encode() + msg)
+        code, resp = c.getreply()
+        assert code == 250, resp
+    wait_queue_empty(outbound.d, 60)
+    t, = mx.received()
+    # The remote got the message with its last line ended (DATA needs it);
+    # no bare CR or LF anywhere.
+    check_relayed(t.data, msg + b"\r\n")
