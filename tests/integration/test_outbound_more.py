@@ -781,3 +781,42 @@ def test_bdat_message_without_final_crlf_goes_out_terminated(outbound):
     # The remote got the message with its last line ended (DATA needs it);
     # no bare CR or LF anywhere.
     check_relayed(t.data, msg + b"\r\n")
+
+
+def test_dns_failure_is_temporary(outbound):
+    # The resolver refuses every query for flaky.test (SERVFAIL to
+    # despatch): retried, never bounced.
+    outbound.dns.zones.add("flaky.test.")
+    outbound.start()
+    text = outbound.dns.config_text().replace(
+        'local-zone: "flaky.test." static',
+        'local-zone: "flaky.test." always_refuse')
+    assert "always_refuse" in text
+    # Restart unbound on its port with the refusing zone.
+    port = outbound.dns.port
+    outbound.dns.stop()
+    (outbound.dns.dir / "unbound.conf").write_text(text)
+    import subprocess
+    outbound.dns._log = open(outbound.dns.log_path, "ab")
+    outbound.dns.proc = subprocess.Popen(
+        ["/usr/sbin/unbound", "-d", "-c",
+         str(outbound.dns.dir / "unbound.conf")],
+        stdin=subprocess.DEVNULL, stdout=outbound.dns._log,
+        stderr=outbound.dns._log)
+    from dns_server import dns_query
+    wait_for(lambda: dns_query(port, "x.test", "A", 0.5) is not None, 10,
+             "unbound back on its port")
+    assert submit(outbound.d, "alice", ["x@flaky.test"],
+                  message("dns trouble", "x@flaky.test")) == {}
+
+    def attempts():
+        rows = queue_rows_for(outbound.d, "x@flaky.test")
+        if not rows:
+            return -1
+        show = outbound.d.cli("queue", "show", str(rows[0][0])).stdout
+        m = re.search(rb"attempts\W+(\d+)", show, re.I)
+        return int(m.group(1)) if m else 0
+    wait_for(lambda: attempts() >= 2 or attempts() < 0, 40,
+             "two attempts")
+    assert attempts() >= 2, "the row left the queue on a DNS failure"
+    assert outbound.d.uids("alice") == []
