@@ -820,3 +820,21 @@ def test_dns_failure_is_temporary(outbound):
              "two attempts")
     assert attempts() >= 2, "the row left the queue on a DNS failure"
     assert outbound.d.uids("alice") == []
+
+
+def test_mx_preference_order_not_record_order(outbound):
+    high = outbound.fake_mx(IP[0])  # preference 20, listed first
+    low = outbound.fake_mx(IP[1])   # preference 10
+    outbound.dns.zone("pref.test")
+    outbound.dns.record("pref.test", "MX", "20 mxb.pref.test.")
+    outbound.dns.record("pref.test", "MX", "10 mxa.pref.test.")
+    outbound.dns.record("mxb.pref.test", "A", IP[0])
+    outbound.dns.record("mxa.pref.test", "A", IP[1])
+    outbound.start()
+    for k in range(3):
+        assert submit(outbound.d, "alice", [f"x{k}@pref.test"],
+                      message(f"pref {k}", f"x{k}@pref.test")) == {}
+    wait_queue_empty(outbound.d, 60)
+    assert sorted(r for r, _ in low.rcpts_received()) == \
+        ["x0@pref.test", "x1@pref.test", "x2@pref.test"]
+    assert high.real_sessions() == []
