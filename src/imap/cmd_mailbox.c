@@ -31,6 +31,8 @@ store_error(struct imap_session *s, int rc, const struct err *err)
 		imap_cmd_finish(s, "NO", "[CANNOT] Invalid mailbox name");
 		break;
 	case ERR_FULL:
+		log_warn(&s->log, "event=store-error code=%s err=\"%s\"",
+		    err_name(rc), err != NULL ? err->msg : "");
 		imap_cmd_finish(s, "NO", "[OVERQUOTA] Out of space");
 		break;
 	default:
