@@ -415,12 +415,22 @@ db_stmt_done(sqlite3_stmt *s, bool own)
  * message changes is first copied into the sub-journal; at SQLite's
  * default of 64 KiB one message's changes could spill it, and from then
  * on each copy was a pwrite to a temporary file (34 of the 48 pwrite
- * calls per stored message, not counting the FTS index). One message's
- * changes fit easily in 8 MiB; a larger write (a big expunge) still
- * spills, so memory stays bounded. Rollback only: in WAL mode the
- * sub-journal plays no part in crash recovery, so durability is as
- * before. */
-#define DB_STMTJRNL_SPILL (8 * 1024 * 1024)
+ * calls per stored message, not counting the FTS index). At 128 KiB they
+ * seldom spill (perf_bench, 4 KB random-text bodies: 0.6 writes to a
+ * sub-journal file per message at BENCH_BATCH=10, 0.02 at 1; store CPU
+ * per message as at 8 MiB, within noise); a larger write (a big expunge
+ * or mailbox delete) spills, so memory stays bounded. Rollback only: in
+ * WAL mode the sub-journal plays no part in crash recovery, so
+ * durability is as before.
+ * Never more than 128 KiB - 1: SQLite (3.40 at least) keeps an in-memory
+ * sub-journal in chunks of the spill size and, when it spills, writes
+ * each chunk with one xWrite, while the unix VFS masks every write's
+ * length with 0x1ffff (seekAndWriteFd). At 8 MiB the first statement
+ * whose sub-journal outgrew it (DELETE of a mailbox of ~30 000 messages
+ * inside BEGIN IMMEDIATE, or an EXPUNGE of them in its SAVEPOINT) wrote
+ * 131068 bytes, then 0, and failed with SQLITE_FULL ("database or disk
+ * is full") on a disk with room to spare. */
+#define DB_STMTJRNL_SPILL (128 * 1024 - 1)
 
 static pthread_once_t db_config_once = PTHREAD_ONCE_INIT;
 

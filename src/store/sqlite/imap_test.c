@@ -2,7 +2,8 @@
 /* Unit tests for the IMAP half of store.h on the embedded backend:
  * flags (modes, modseq, UNCHANGEDSINCE), expunge history, copy and move,
  * mailbox create/rename/delete/subscribe, status, watchers (inline and
- * through the loop), and the migration of a version 1 store. */
+ * through the loop), the migration of a version 1 store, and a mailbox
+ * delete and an expunge too large for an in-memory sub-journal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1196,6 +1197,115 @@ test_status_memo(void **state)
 	assert_true(s1.size == 0);
 }
 
+/* Fills mailbox `name` of user a with BIG_N messages through SQL: one
+ * delivery as the seed, then copies of its message row (same skeleton
+ * blob, own subject) with an entry and an index row each. Far quicker
+ * than BIG_N commits, and a delete goes through the same cascades and
+ * triggers. 12 000 of them made both tests below fail at the old 8 MiB
+ * spill size. */
+#define BIG_N 12000
+
+static int64_t
+fill_big(struct fx *f, const char *name, const char *flags)
+{
+	char sql[1024];
+	int64_t mbox;
+	struct err e;
+
+	assert_int_equal(store_mailbox_create(f->st, f->a, name, NULL, &e), 0);
+	(void)deliver(f, f->a, name, NULL, 0, "seed");
+	mbox = status(f, f->a, name).id;
+	assert_true(str_fmt(sql, sizeof(sql),
+	    "BEGIN;"
+	    "WITH RECURSIVE c(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM c"
+	    " WHERE i < %d)"
+	    " INSERT INTO messages(size, skeleton, internaldate, from_hdr,"
+	    " subject, message_id) SELECT m.size, m.skeleton, m.internaldate,"
+	    " m.from_hdr, 'subject ' || i || ' ' || hex(randomblob(16)),"
+	    " '<' || i || '@example.test>' FROM c, messages m"
+	    " JOIN entries s ON s.message = m.id AND s.mailbox = %lld;"
+	    "INSERT INTO entries(mailbox, uid, message, flags, modseq)"
+	    " SELECT %lld, 1 + id - (SELECT message FROM entries"
+	    " WHERE mailbox = %lld), id, '%s', 1 FROM messages"
+	    " WHERE id > (SELECT message FROM entries WHERE mailbox = %lld);"
+	    "UPDATE mailboxes SET uidnext = %d + 1, highestmodseq = 2"
+	    " WHERE id = %lld;"
+	    "INSERT INTO fts(rowid, hfrom, hto, hcc, hbcc, subject, body,"
+	    " headers) SELECT id, from_hdr, '', '', '', subject,"
+	    " hex(randomblob(120)), '' FROM messages WHERE id IN (SELECT"
+	    " message FROM entries WHERE mailbox = %lld AND uid > 1);"
+	    "COMMIT",
+	    BIG_N, (long long)mbox, (long long)mbox, (long long)mbox, flags,
+	    (long long)mbox, BIG_N, (long long)mbox, (long long)mbox));
+	if (sqlite3_exec(f->st->rd.db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("fill: %s", sqlite3_errmsg(f->st->rd.db));
+	assert_int_equal(status(f, f->a, name).messages, BIG_N);
+	return mbox;
+}
+
+static int64_t
+count_messages(struct fx *f)
+{
+	int64_t n = -1;
+	struct err e;
+
+	assert_int_equal(db_int(&f->st->rd, "SELECT count(*) FROM messages", &n,
+	                     &e),
+	    0);
+	return n;
+}
+
+/* Deleting a mailbox of many messages is one statement whose undo
+ * record (sub-journal) outgrows memory and spills to a temporary file.
+ * With the spill size at 8 MiB that spill failed with SQLITE_FULL (see
+ * DB_STMTJRNL_SPILL in db.c): IMAP DELETE of such a mailbox answered
+ * NO [OVERQUOTA] with the disk far from full. */
+static void
+test_mailbox_delete_large(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox_status s;
+	struct err e;
+
+	(void)fill_big(f, "Big", "");
+	assert_int_equal(store_mailbox_delete(f->st, f->a, "Big", &e), 0);
+	assert_int_equal(count_messages(f), 0);
+	assert_int_equal(store_mailbox_status(f->st, f->a, "Big", &s, &e),
+	    ERR_NOTFOUND);
+}
+
+struct big_res {
+	int calls, status;
+	size_t n;
+};
+
+static void
+on_big_op(void *ctx, const struct store_op_result *r)
+{
+	struct big_res *o = ctx;
+
+	o->calls++;
+	o->status = r->status;
+	o->n = r->n_uids;
+}
+
+/* The same through an expunge of every entry: one op, one SAVEPOINT
+ * whose sub-journal holds every page the deletes change. */
+static void
+test_expunge_large(void **state)
+{
+	struct fx *f = *state;
+	struct big_res o = { 0 };
+	int64_t mbox = fill_big(f, "Big", "\\Deleted");
+
+	assert_int_equal(store_expunge(f->st, mbox, NULL, 0, on_big_op, &o), 0);
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.n, BIG_N - 1); /* the seed has no \Deleted */
+	assert_int_equal(status(f, f->a, "Big").messages, 1);
+	assert_int_equal(count_messages(f), 1);
+}
+
 int
 main(void)
 {
@@ -1224,6 +1334,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_memo, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mailbox_delete_large,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_large, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_watchers_inline, setup,
 		    teardown),
