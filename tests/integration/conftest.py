@@ -73,7 +73,11 @@ def free_port_offset():
     """An offset N such that every standard port + N is free on 127.0.0.1."""
     rng = random.Random()
     for _ in range(200):
-        n = rng.randrange(20000, 60000)
+        # Every port + N stays below Linux's ephemeral range (32768 and
+        # up): a client socket elsewhere can then never take a listener's
+        # port while a test restarts the server (test_kill once failed on
+        # "address already in use" that way).
+        n = rng.randrange(20000, 32768 - 993)
         if all(port_free(p + n) for p in STD_PORTS):
             return n
     pytest.fail("no free port offset found in 200 tries")

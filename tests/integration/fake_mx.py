@@ -57,7 +57,7 @@ def common_free_port(ips, tries=200):
     import random
     rng = random.Random()
     for _ in range(tries):
-        p = rng.randrange(20000, 60000)
+        p = rng.randrange(20000, 32768)  # below the ephemeral range
         if all(addr_free(ip, p) for ip in ips):
             return p
     raise RuntimeError("no common free port in 200 tries")
