@@ -138,11 +138,14 @@ expunge_uids(struct store *st, int64_t mbox, const uint32_t *uids, size_t n,
 		(void)sqlite3_bind_int64(x, 3, (int64_t)modseq);
 		rc = sqlite3_step(x);
 	}
+	/* The message is read before finalize, which resets it. */
+	if (x != NULL && rc != SQLITE_DONE)
+		(void)db_fail(&st->wr, rc, "expunge", err);
 	sqlite3_finalize(d);
 	sqlite3_finalize(x);
-	if (x == NULL)
+	if (x == NULL || rc != SQLITE_DONE)
 		return err->code;
-	return rc == SQLITE_DONE ? 0 : db_fail(&st->wr, rc, "expunge", err);
+	return 0;
 }
 
 /* --- flags ------------------------------------------------------------- */
