@@ -19,6 +19,7 @@ struct rec {
 };
 
 struct auth_throttle {
+	unsigned refs;
 	struct auth_throttle_opts o;
 	struct rec *r;
 	size_t n;
@@ -29,6 +30,7 @@ auth_throttle_new(const struct auth_throttle_opts *o)
 {
 	struct auth_throttle *t = xcalloc(1, sizeof(*t));
 
+	t->refs = 1;
 	t->o = *o;
 	t->r = xcalloc(AUTH_THROTTLE_KEYS, sizeof(*t->r));
 	return t;
@@ -42,8 +44,17 @@ auth_throttle_free(struct auth_throttle **tp)
 	if (t == NULL)
 		return;
 	*tp = NULL;
+	if (--t->refs > 0)
+		return;
 	free(t->r);
 	free(t);
+}
+
+struct auth_throttle *
+auth_throttle_ref(struct auth_throttle *t)
+{
+	t->refs++;
+	return t;
 }
 
 static struct rec *
@@ -109,4 +120,48 @@ auth_throttle_success(struct auth_throttle *t, const char *key)
 			t->r[i] = t->r[--t->n];
 			return;
 		}
+}
+
+/* The two keys of a login; a name too long for the buffer is cut (the
+ * user part is bounded by the protocols' line limits anyway). */
+static void
+login_keys(const char *peer, const char *user, char *kp, char *ku, size_t size)
+{
+	(void)str_fmt(kp, size, "ip:%s", peer);
+	(void)str_fmt(ku, size, "user:%s", user);
+}
+
+bool
+auth_throttle_login_banned(struct auth_throttle *t, const char *peer,
+    const char *user, uint64_t now_ms)
+{
+	char kp[KEY_MAX], ku[KEY_MAX];
+
+	login_keys(peer, user, kp, ku, KEY_MAX);
+	return auth_throttle_banned(t, kp, now_ms) ||
+	    auth_throttle_banned(t, ku, now_ms);
+}
+
+unsigned
+auth_throttle_login_failed(struct auth_throttle *t, const char *peer,
+    const char *user, uint64_t now_ms)
+{
+	char kp[KEY_MAX], ku[KEY_MAX];
+	unsigned d1, d2;
+
+	login_keys(peer, user, kp, ku, KEY_MAX);
+	d1 = auth_throttle_fail(t, kp, now_ms);
+	d2 = auth_throttle_fail(t, ku, now_ms);
+	return d1 > d2 ? d1 : d2;
+}
+
+void
+auth_throttle_login_ok(struct auth_throttle *t, const char *peer,
+    const char *user)
+{
+	char kp[KEY_MAX], ku[KEY_MAX];
+
+	login_keys(peer, user, kp, ku, KEY_MAX);
+	auth_throttle_success(t, kp);
+	auth_throttle_success(t, ku);
 }

@@ -83,6 +83,41 @@ test_bounded(void **state)
 	auth_throttle_free(&t);
 }
 
+/* A login counts under the peer and the user: a failure from one address
+ * delays the next attempt for the same user from another address, and a
+ * ban of either key bans the login. Two holders of one throttle (IMAP and
+ * submission) see the same records; it lives until both let go. */
+static void
+test_login_keys_shared(void **state)
+{
+	struct auth_throttle *t = auth_throttle_new(&opts);
+	struct auth_throttle *other = auth_throttle_ref(t);
+
+	(void)state;
+	assert_int_equal(auth_throttle_login_failed(t, "192.0.2.1", "a@x", 0),
+	    100);
+	/* Same user, new address: the user's key gives the longer delay. */
+	assert_int_equal(auth_throttle_login_failed(other, "192.0.2.2", "a@x",
+	                     10),
+	    200);
+	assert_false(auth_throttle_login_banned(t, "192.0.2.3", "a@x", 20));
+	(void)auth_throttle_login_failed(t, "192.0.2.3", "a@x", 30);
+	/* Three failures for the user: banned from any address. */
+	assert_true(
+	    auth_throttle_login_banned(other, "198.51.100.9", "a@x", 40));
+	assert_false(auth_throttle_login_banned(t, "192.0.2.1", "b@x", 40));
+	/* Success forgets both keys. */
+	auth_throttle_login_ok(t, "192.0.2.3", "a@x");
+	assert_false(auth_throttle_login_banned(t, "192.0.2.3", "a@x", 50));
+	auth_throttle_free(&t);
+	assert_null(t);
+	/* other still holds it (ASan would report a use after free). */
+	assert_int_equal(auth_throttle_login_failed(other, "192.0.2.4", "c@x",
+	                     60),
+	    100);
+	auth_throttle_free(&other);
+}
+
 int
 main(void)
 {
@@ -91,6 +126,7 @@ main(void)
 		cmocka_unit_test(test_ban),
 		cmocka_unit_test(test_forget_after_quiet),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_login_keys_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -291,6 +291,9 @@ run(struct serve *s)
 		return CLI_EXIT_FAIL;
 	}
 	smtp_server_set_queue(s->smtp, s->queue);
+	/* One failed-login record for IMAP and submission: a guess on
+	 * either counts toward the delays and the ban of both. */
+	smtp_server_share_throttle(s->smtp, imap_server_throttle(s->imap));
 	listeners_text(&s->cfg, text, sizeof(text));
 	log_info(&lctx,
 	    "event=start version=%s pid=%ld data=%s hostname=%s "

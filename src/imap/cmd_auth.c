@@ -137,18 +137,15 @@ auth_done(uv_work_t *w, int status)
 	struct auth_req *r = w->data;
 	struct imap_session *s = r->s;
 	struct imap_server *srv = s->srv;
-	char key[400];
-	unsigned d1, d2;
+	unsigned delay;
 	struct buf caps;
 
 	s->priv->auth_work = NULL;
 	auth_secret_free(&r->pw);
 	sodium_memzero(r->hash, sizeof(r->hash));
 	if (status == 0 && r->ok && !imap_session_gone(s)) {
-		(void)str_fmt(key, sizeof(key), "ip:%s", imap_session_peer(s));
-		auth_throttle_success(srv->throttle, key);
-		(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-		auth_throttle_success(srv->throttle, key);
+		auth_throttle_login_ok(srv->throttle, imap_session_peer(s),
+		    r->user);
 		s->user_id = r->user_id;
 		(void)str_copy(s->user, sizeof(s->user), r->user);
 		log_info(&s->log, "event=login user=%s", s->user);
@@ -161,10 +158,8 @@ auth_done(uv_work_t *w, int status)
 		buf_clear(&caps);
 		return;
 	}
-	(void)str_fmt(key, sizeof(key), "ip:%s", imap_session_peer(s));
-	d1 = auth_throttle_fail(srv->throttle, key, now_ms(s));
-	(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-	d2 = auth_throttle_fail(srv->throttle, key, now_ms(s));
+	delay = auth_throttle_login_failed(srv->throttle, imap_session_peer(s),
+	    r->user, now_ms(s));
 	{
 		char safe[128];
 
@@ -177,7 +172,7 @@ auth_done(uv_work_t *w, int status)
 		fail_answer(s);
 		return;
 	}
-	imap_session_delay(s, d1 > d2 ? d1 : d2, fail_answer);
+	imap_session_delay(s, delay, fail_answer);
 }
 
 /* Starts verifying user/pw (takes pw). The command finishes later. */
@@ -186,7 +181,6 @@ auth_start(struct imap_session *s, const char *user, struct auth_secret *pw)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
 	struct imap_server *srv = s->srv;
-	char key[400];
 	struct err err = { 0 };
 	int rc;
 
@@ -194,11 +188,8 @@ auth_start(struct imap_session *s, const char *user, struct auth_secret *pw)
 	r->pw = pw;
 	(void)str_copy(r->user, sizeof(r->user), user);
 	str_lower(r->user);
-	(void)str_fmt(key, sizeof(key), "ip:%s", imap_session_peer(s));
-	r->banned = auth_throttle_banned(srv->throttle, key, now_ms(s));
-	(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-	r->banned =
-	    r->banned || auth_throttle_banned(srv->throttle, key, now_ms(s));
+	r->banned = auth_throttle_login_banned(srv->throttle,
+	    imap_session_peer(s), r->user, now_ms(s));
 	rc = store_user_get(s->st, r->user, &r->user_id, r->hash,
 	    sizeof(r->hash), &err);
 	if (rc == ERR_TEMP) {

@@ -31,4 +31,9 @@ void imap_server_shutdown(struct imap_server *s, unsigned grace_ms,
     void (*done)(void *ctx), void *ctx);
 void imap_server_free(struct imap_server **sp);
 
+struct auth_throttle;
+/* The server's failed-login throttle, for `serve` to share it with the
+ * submission server (auth_throttle_ref). */
+struct auth_throttle *imap_server_throttle(struct imap_server *s);
+
 #endif

@@ -252,3 +252,9 @@ imap_server_recent_claim(struct imap_server *srv, int64_t mailbox_id,
 		r->uid = uid;
 	return old;
 }
+
+struct auth_throttle *
+imap_server_throttle(struct imap_server *s)
+{
+	return s->throttle;
+}

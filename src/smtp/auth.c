@@ -88,8 +88,8 @@ auth_done(uv_work_t *w, int status)
 	struct auth_req *r = w->data;
 	struct smtp_session *s = r->s;
 	struct smtp_server *srv = s->srv;
-	char key[400], safe[128];
-	unsigned d1, d2;
+	char safe[128];
+	unsigned delay;
 
 	s->auth_work = NULL;
 	auth_secret_free(&r->pw);
@@ -99,11 +99,8 @@ auth_done(uv_work_t *w, int status)
 		smtp_session_maybe_free(s);
 		return;
 	}
-	(void)str_fmt(key, sizeof(key), "ip:%s", s->peer);
 	if (status == 0 && r->ok) {
-		auth_throttle_success(srv->throttle, key);
-		(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-		auth_throttle_success(srv->throttle, key);
+		auth_throttle_login_ok(srv->throttle, s->peer, r->user);
 		s->user_id = r->user_id;
 		(void)str_copy(s->user, sizeof(s->user), r->user);
 		log_info(&s->log, "event=login user=%s", s->user);
@@ -111,9 +108,8 @@ auth_done(uv_work_t *w, int status)
 		finish(s, "235 2.7.0 Authentication successful");
 		return;
 	}
-	d1 = auth_throttle_fail(srv->throttle, key, now_ms(s));
-	(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-	d2 = auth_throttle_fail(srv->throttle, key, now_ms(s));
+	delay = auth_throttle_login_failed(srv->throttle, s->peer, r->user,
+	    now_ms(s));
 	log_info(&s->log, "event=auth-failed user=\"%s\" peer=%s%s",
 	    log_safe(safe, sizeof(safe), slice_cstr(r->user)), s->peer,
 	    r->banned ? " banned=1" : "");
@@ -123,7 +119,7 @@ auth_done(uv_work_t *w, int status)
 		(void)uv_timer_init(srv->loop, s->t_delay);
 		s->t_delay->data = s;
 	}
-	(void)uv_timer_start(s->t_delay, delay_done, d1 > d2 ? d1 : d2, 0);
+	(void)uv_timer_start(s->t_delay, delay_done, delay, 0);
 }
 
 /* Starts verifying user/pw (takes pw). Input stays held until the
@@ -133,7 +129,6 @@ auth_start(struct smtp_session *s, const char *user, struct auth_secret *pw)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
 	struct smtp_server *srv = s->srv;
-	char key[400];
 	struct err err = { 0 };
 	int rc;
 
@@ -141,11 +136,8 @@ auth_start(struct smtp_session *s, const char *user, struct auth_secret *pw)
 	r->pw = pw;
 	(void)str_copy(r->user, sizeof(r->user), user);
 	str_lower(r->user);
-	(void)str_fmt(key, sizeof(key), "ip:%s", s->peer);
-	r->banned = auth_throttle_banned(srv->throttle, key, now_ms(s));
-	(void)str_fmt(key, sizeof(key), "user:%s", r->user);
-	r->banned =
-	    r->banned || auth_throttle_banned(srv->throttle, key, now_ms(s));
+	r->banned = auth_throttle_login_banned(srv->throttle, s->peer, r->user,
+	    now_ms(s));
 	rc = store_user_get(srv->st, r->user, &r->user_id, r->hash,
 	    sizeof(r->hash), &err);
 	if (rc == ERR_TEMP) {

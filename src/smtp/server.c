@@ -262,3 +262,10 @@ smtp_server_free(struct smtp_server **sp)
 	smtp_ratelimit_free(&srv->ratelimit);
 	free(srv);
 }
+
+void
+smtp_server_share_throttle(struct smtp_server *s, struct auth_throttle *t)
+{
+	auth_throttle_free(&s->throttle);
+	s->throttle = auth_throttle_ref(t);
+}

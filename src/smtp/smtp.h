@@ -40,4 +40,11 @@ void smtp_server_shutdown(struct smtp_server *s, unsigned grace_ms,
 /* Frees a server that has finished shutting down. Accepts NULL. */
 void smtp_server_free(struct smtp_server **sp);
 
+struct auth_throttle;
+/* Uses t (another server's, e.g. IMAP's: a password guess then counts on
+ * both protocols) for failed AUTH instead of the server's own. Call
+ * before sessions start; takes a reference. */
+void smtp_server_share_throttle(struct smtp_server *s,
+    struct auth_throttle *t);
+
 #endif
