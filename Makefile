@@ -1,17 +1,25 @@
 # despatch: `make run` and `make test` are the two commands of README.md.
 # Meson + Ninja do the work; this file only names the build folders.
 #   build/       optimised build, what `make run` and `make bench` use
-#   build-san/   AddressSanitizer + UndefinedBehaviorSanitizer, for tests
-#   build-fuzz/  clang + libFuzzer targets
+#   build-san/   gcc, AddressSanitizer + UndefinedBehaviorSanitizer: unit and
+#                integration tests
+#   build-clang/ clang, AddressSanitizer + UndefinedBehaviorSanitizer: the second
+#                configuration of `make test` (unit tests, and every fuzz target
+#                run briefly)
+#   build-fuzz/  clang, optimised libFuzzer targets for long `make fuzz` runs
 
 PY      := /usr/bin/python3
 BUILD   := build
 SAN     := build-san
+CLANG   := build-clang
 FUZZ    := build-fuzz
 DATA    := var
+# `make fuzz`: seconds per target; `make test`: the brief run of each.
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: all deps build build-san run test unit integration fuzz bench clean format
+.PHONY: all deps build build-san build-clang run test unit unit-clang fuzz-smoke \
+	integration fuzz bench clean format
 
 all: build
 
@@ -27,6 +35,12 @@ build-san: deps
 	    -Db_sanitize=address,undefined -Db_lundef=false --werror -Dtests=enabled >/dev/null
 	ninja -C $(SAN)
 
+build-clang: deps
+	@[ -f $(CLANG)/build.ninja ] || CC=clang meson setup $(CLANG) --buildtype=debug \
+	    -Db_sanitize=address,undefined -Db_lundef=false --werror -Dtests=enabled \
+	    -Dfuzz=true >/dev/null
+	ninja -C $(CLANG)
+
 run: build
 	@if [ ! -d $(DATA) ]; then \
 	    $(BUILD)/despatch init --data $(DATA) --domain example.test \
@@ -35,12 +49,18 @@ run: build
 	fi
 	exec $(BUILD)/despatch serve --data $(DATA)
 
-test: build-san
+test: build-san build-clang
 	@scripts/check-layers.sh
-	$(MAKE) unit integration
+	$(MAKE) unit unit-clang fuzz-smoke integration
 
 unit: build-san
 	meson test -C $(SAN) --suite unit --print-errorlogs
+
+unit-clang: build-clang
+	meson test -C $(CLANG) --suite unit --print-errorlogs
+
+fuzz-smoke: build-clang
+	scripts/fuzz.sh $(CLANG) $(FUZZ_SMOKE_SECONDS)
 
 integration: build-san
 	DESPATCH_BIN=$(abspath $(SAN))/despatch $(PY) -m pytest -q -p no:cacheprovider tests/integration
@@ -60,4 +80,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN) $(FUZZ)
+	rm -rf $(BUILD) $(SAN) $(CLANG) $(FUZZ)

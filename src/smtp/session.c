@@ -27,7 +27,7 @@ static const struct net_conn_ops session_ops = {
 	.on_close = on_close,
 };
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vreply(struct smtp_session *s, const char *fmt, va_list ap)
 {
 	char line[1024];
