@@ -52,6 +52,7 @@ struct append_state {
 	bool committing;
 	size_t waiting; /* commit callbacks still to come */
 	bool have_validity, uid_mismatch;
+	int fail_status; /* the first failed message's status */
 	int64_t mailbox_id;
 	uint32_t *undo; /* MULTIAPPEND roll-back: UIDs to expunge again */
 	size_t n_undo;
@@ -257,6 +258,18 @@ imap_append_literal_end(struct imap_session *s)
 
 /* --- the command once its line is complete ---------------------------- */
 
+/* The NO for a message that could not be stored: a full disk is
+ * OVERQUOTA (as Dovecot answers ENOSPC), anything else a temporary
+ * failure. */
+static void
+finish_store_failed(struct imap_session *s, int status)
+{
+	if (status == ERR_FULL)
+		imap_cmd_finish(s, "NO", "[OVERQUOTA] Out of space");
+	else
+		imap_cmd_finish(s, "NO", "[UNAVAILABLE] Can't store message");
+}
+
 /* MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): when a commit
  * failed, the messages that did land are flagged \Deleted and expunged
  * again before the NO. Other sessions may see them come and go. */
@@ -264,13 +277,14 @@ static void
 undo_finish(struct append_state *a, int status)
 {
 	struct imap_session *s = a->s;
+	int failed = a->fail_status;
 
 	if (status != 0)
 		log_warn(&s->log, "event=append_undo error=%s",
 		    err_name(status));
 	s->append = NULL;
 	state_free(a);
-	imap_cmd_finish(s, "NO", "[UNAVAILABLE] Can't store message");
+	finish_store_failed(s, failed);
 }
 
 static void
@@ -327,8 +341,11 @@ append_done(struct append_state *a)
 	size_t i;
 
 	for (i = 0; i < a->n; i++)
-		if (a->msgs[i].status != 0)
+		if (a->msgs[i].status != 0) {
+			if (ok)
+				a->fail_status = a->msgs[i].status;
 			ok = false;
+		}
 	if (!ok) {
 		undo_start(a);
 		return;
@@ -474,8 +491,7 @@ cmd_append(struct imap_session *s, const struct imap_command *cmd)
 				imap_cmd_finish(s, "NO",
 				    "[LIMIT] Message structure over limits");
 			else
-				imap_cmd_finish(s, "NO",
-				    "[UNAVAILABLE] Can't store message");
+				finish_store_failed(s, st);
 			return;
 		}
 	a->committing = true;
