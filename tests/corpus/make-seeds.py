@@ -249,6 +249,321 @@ def config():
         put(t, name, v, prefix=0)
 
 
+def session(target, name, mode, lines, seed=0):
+    """A session seed: the mode byte, the 4-byte split seed (0: the whole
+    input at once; seed % 4 != 0: pieces of 1 + seed % 64 bytes), then
+    the client's bytes."""
+    data = bytes([mode]) + struct.pack('<I', seed)
+    for ln in lines:
+        data += ln if isinstance(ln, bytes) else ln.encode()
+    put(target, name, data, prefix=0)
+
+
+def crlf(text):
+    return text.replace('\n', '\r\n')
+
+
+B64 = lambda x: base64.b64encode(x if isinstance(x, bytes) else x.encode()
+                                 ).decode()
+PLAIN_OK = B64('\0alice@example.test\0secret')
+
+MSG_TB = crlf("""Message-ID: <5c1d2e3f-0a1b-4c2d-9e8f-0123456789ab@example.test>
+Date: Mon, 23 Nov 2026 21:14:05 +0100
+MIME-Version: 1.0
+User-Agent: Mozilla Thunderbird
+Content-Language: en-US
+To: Bob <bob@remote.test>
+From: Alice <alice@example.test>
+Subject: =?UTF-8?Q?Caf=c3=a9_tomorrow=3f?=
+Content-Type: text/plain; charset=UTF-8; format=flowed
+Content-Transfer-Encoding: 8bit
+
+Hi Bob,
+
+see you at the café.
+..leading dot, stuffed
+-- 
+Alice
+""")
+
+MSG_OUTLOOK = crlf("""From: "Smith, Mary" <alice@example.test>
+To: "bob@remote.test" <bob@remote.test>
+Subject: Quarterly figures
+Thread-Topic: Quarterly figures
+Thread-Index: AdnGQ2xyZ3R5dGVzdA==
+Date: Tue, 24 Nov 2026 08:05:00 +0000
+Message-ID: <DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.prod.exchangelabs.com>
+Accept-Language: en-GB, en-US
+Content-Language: en-GB
+X-MS-Has-Attach: yes
+X-MS-TNEF-Correlator:
+Content-Type: multipart/mixed;
+	boundary="_004_DB9PR01MB1234_"
+MIME-Version: 1.0
+
+--_004_DB9PR01MB1234_
+Content-Type: text/html; charset="iso-8859-1"
+Content-Transfer-Encoding: quoted-printable
+
+<html><body><p class=3D"MsoNormal">Figures =96 attached.</p></body></html>
+
+--_004_DB9PR01MB1234_
+Content-Type: application/vnd.ms-excel; name="Q3 figures.xls"
+Content-Description: Q3 figures.xls
+Content-Disposition: attachment; filename="Q3 figures.xls"; size=12;
+	creation-date="Tue, 24 Nov 2026 08:04:00 GMT"
+Content-Transfer-Encoding: base64
+
+0M8R4KGxGuEAAAAA
+
+--_004_DB9PR01MB1234_--
+""")
+
+MSG_IOS = crlf("""Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+From: Alice <alice@example.test>
+Mime-Version: 1.0 (1.0)
+Date: Mon, 23 Nov 2026 21:00:00 -0800
+Subject: Re: Coffee
+Message-Id: <A1B2C3D4-E5F6-4711-8899-AABBCCDDEEFF@example.test>
+References: <1@remote.test>
+In-Reply-To: <1@remote.test>
+To: Bob <bob@remote.test>
+X-Mailer: iPhone Mail (22B91)
+
+It=E2=80=99s fine =E2=80=94 see you soon.
+
+Sent from my iPhone
+""")
+
+MSG_MUTT = crlf("""Date: Mon, 23 Nov 2026 22:14:33 +0200
+From: Alice <alice@example.test>
+To: bob@remote.test, carol@example.test
+Subject: patch
+Message-ID: <20261123201433.GA1234@host.example.test>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="mutt-b0undary"
+Content-Disposition: inline
+User-Agent: Mutt/2.2.9 (2022-11-12)
+
+--mutt-b0undary
+Content-Type: text/plain; charset=us-ascii
+Content-Disposition: inline
+
+Patch attached.
+
+--mutt-b0undary
+Content-Type: text/x-diff; charset=us-ascii
+Content-Disposition: attachment; filename*=UTF-8''fix%20%C3%A9.diff
+
+--- a/x
++++ b/x
+@@ -1 +1 @@
+-a
++b
+
+--mutt-b0undary--
+""")
+
+MSG_MX = crlf("""Received: from mail.remote.test (mail.remote.test [192.0.2.7])
+	by relay.remote.test (Postfix) with ESMTPS id 4ABCD1234
+	for <alice@example.test>; Mon, 23 Nov 2026 09:00:00 +0000 (UTC)
+DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=remote.test;
+	s=2026; h=from:to:subject:date; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;
+	b=dGVzdA==
+From: Bob Example <bob@remote.test>
+To: alice@example.test
+Subject: =?iso-8859-1?Q?Gr=FC=DFe?=
+Date: Mon, 23 Nov 2026 09:00:00 +0000
+Message-ID: <1@remote.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: 8bit
+
+Grüße aus München.
+.
+""".replace('.\n', '', 0))
+
+
+def smtp_session():
+    t = 'smtp-session'
+    sub, mx = 1, 0
+    session(t, 'thunderbird-submission', sub, [crlf(
+        'EHLO [192.168.1.10]\nAUTH PLAIN %s\n'
+        'MAIL FROM:<alice@example.test> SIZE=%d BODY=8BITMIME\n'
+        'RCPT TO:<bob@remote.test>\nDATA\n' % (PLAIN_OK, len(MSG_TB.encode()))),
+        MSG_TB, crlf('.\nQUIT\n')])
+    session(t, 'outlook-submission-login', sub, [crlf(
+        'EHLO DESKTOP-7Q1ABCD\nAUTH LOGIN\n%s\n%s\n'
+        'MAIL FROM:<alice@example.test>\nRCPT TO:<bob@remote.test>\n'
+        'RCPT TO:<alice@example.test>\nDATA\n' % (
+            B64('alice@example.test'), B64('secret'))),
+        MSG_OUTLOOK, crlf('.\nQUIT\n')], seed=5)
+    session(t, 'ios-submission-bdat', sub, [crlf(
+        'EHLO [127.0.0.1]\nAUTH PLAIN %s\n'
+        'MAIL FROM:<alice@example.test> SIZE=%d\n'
+        'RCPT TO:<bob@remote.test>\n' % (PLAIN_OK, len(MSG_IOS))),
+        'BDAT %d\r\n' % 100, MSG_IOS[:100],
+        'BDAT %d LAST\r\n' % (len(MSG_IOS) - 100), MSG_IOS[100:],
+        crlf('QUIT\n')])
+    session(t, 'mutt-submission-pipelined', sub, [crlf(
+        'EHLO host.example.test\nAUTH PLAIN\n%s\n'
+        'MAIL FROM:<alice@example.test> RET=HDRS ENVID=QQ314159\n'
+        'RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY '
+        'ORCPT=rfc822;bob@remote.test\n'
+        'RCPT TO:<carol@example.test> NOTIFY=NEVER\nDATA\n' % PLAIN_OK),
+        MSG_MUTT, crlf('.\nRSET\nNOOP\nQUIT\n')], seed=3)
+    session(t, 'submission-auth-failures', sub, [crlf(
+        'EHLO x\nMAIL FROM:<alice@example.test>\nAUTH PLAIN %s\n'
+        'AUTH LOGIN\n*\nAUTH LOGIN %s\n%s\nAUTH CRAM-MD5\n'
+        'AUTH PLAIN =\nAUTH PLAIN %s\nMAIL FROM:<mallory@evil.test>\n'
+        'MAIL FROM:<alice@example.test>\nRCPT TO:<x@remote.test>\n'
+        'QUIT\n' % (B64('\0alice@example.test\0wrong'),
+                     B64('bob@example.test'), B64('guess'), PLAIN_OK))],
+        seed=7)
+    session(t, 'mx-postfix-relay', mx, [crlf(
+        'EHLO mail.remote.test\nMAIL FROM:<bob@remote.test> SIZE=%d '
+        'BODY=8BITMIME\nRCPT TO:<alice@example.test> NOTIFY=SUCCESS,'
+        'FAILURE ORCPT=rfc822;alice@example.test\n'
+        'RCPT TO:<postmaster@example.test>\nDATA\n' % len(MSG_MX)),
+        MSG_MX, crlf('.\nQUIT\n')])
+    session(t, 'mx-pipelined-transactions', mx, [crlf(
+        'EHLO mail.remote.test\nMAIL FROM:<>\nRCPT TO:<alice@example.test>\n'
+        'DATA\nSubject: bounce\n\nundeliverable\n.\n'
+        'MAIL FROM:<bob@remote.test>\nRCPT TO:<nobody@example.test>\n'
+        'RCPT TO:<alice@example.test>\nRSET\nVRFY alice\nEXPN staff\n'
+        'HELP\nNOOP hello\nHELO again.test\n'
+        'MAIL FROM:<bob@remote.test>\nRCPT TO:<ALICE@EXAMPLE.TEST>\n'
+        'DATA\n\n.\nQUIT\n')], seed=4)
+    session(t, 'mx-smuggling-variants', mx, [
+        'EHLO evil.test\r\nMAIL FROM:<a@evil.test>\r\n'
+        'RCPT TO:<alice@example.test>\r\nDATA\r\n'
+        'Subject: s\r\n\r\nx\n.\nMAIL FROM:<admin@example.test>\n'
+        'x\r.\r\nx\r\n.\nx\n.\r\nRCPT TO:<alice@example.test>\r\n'
+        'x\r\n\x00.\r\n\r\n.\r\nQUIT\r\n'], seed=8)
+    session(t, 'mx-bare-lf-commands', mx, [
+        'EHLO a\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\r\n'
+        'NOOP\x00\r\nQUIT\r\n'], seed=2)
+    session(t, 'mx-errors-until-close', mx, [
+        'EHLO x\r\n' + ''.join('BOGUS %d\r\n' % i for i in range(12)) +
+        'QUIT\r\n'], seed=9)
+    session(t, 'mx-long-line', mx, [
+        'EHLO ' + 'a' * 3000 + '\r\nMAIL FROM:<' + 'b' * 600 +
+        '@remote.test>\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n'],
+        seed=12)
+    session(t, 'mx-bdat', mx, [
+        'EHLO mail.remote.test\r\nMAIL FROM:<bob@remote.test>\r\n'
+        'RCPT TO:<alice@example.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\n'
+        'hiBDAT 9\r\n 12345\r\nBDAT 0 LAST\r\nDATA\r\nBDAT x\r\n'
+        'MAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.test>\r\n'
+        'BDAT 4 LAST\r\nabcdQUIT\r\n'], seed=6)
+    session(t, 'mx-relay-tricks', mx, [crlf(
+        'EHLO relay.test\nMAIL FROM:<x@relay.test>\n'
+        'RCPT TO:<bob%remote.test@example.test>\n'
+        'RCPT TO:<remote.test!bob@example.test>\n'
+        'RCPT TO:<@example.test:bob@remote.test>\n'
+        'RCPT TO:<"bob@remote.test"@example.test>\n'
+        'RCPT TO:<alice@[127.0.0.1]>\nRCPT TO:<bob@remote.test>\n'
+        'RCPT TO:<"alice"@example.test>\nRCPT TO:alice@example.test\n'
+        'RCPT TO:<alice@example.test.>\nQUIT\n')], seed=10)
+    session(t, 'mx-smtputf8', mx, [
+        crlf('EHLO b\u00fccher.example\nMAIL FROM:<j\u00fcrgen@b\u00fccher'
+             '.example> SMTPUTF8\nRCPT TO:<alice@example.test>\nDATA\n'
+             'Subject: Gr\u00fc\u00dfe\n\n\u2713\n.\nQUIT\n')], seed=11)
+    session(t, 'mx-starttls-injection', mx, [
+        'EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n'],
+        seed=13)
+    session(t, 'mx-xtext-params', mx, [crlf(
+        'EHLO x\nMAIL FROM:<a@b.test> ENVID=a+2Bb+0D+0Ac RET=FULL '
+        'AUTH=<> SIZE=99999999999999999999\nMAIL FROM:<a@b.test> '
+        'SIZE=1024 X=Y\nRCPT TO:<alice@example.test> ORCPT=rfc822;'
+        'a+0D+0AInjected:+20x NOTIFY=SUCCESS,NEVER\nQUIT\n')], seed=14)
+    session(t, 'mx-no-quit', mx, ['EHLO x\r\nMAIL FROM:<a@b.test>\r\n'
+                                  'RCPT TO:<alice@example.test>\r\nDATA\r\n'
+                                  'Subject: cut\r\n\r\npartial'], seed=15)
+
+
+def imap_session():
+    t = 'imap-session'
+    pre, authed = 0, 1
+    session(t, 'thunderbird', pre, [crlf(
+        '1 capability\n2 login "alice@example.test" "secret"\n'
+        '3 ID ("name" "Thunderbird" "version" "128.5.0")\n'
+        '4 list (subscribed) "" "*" return (special-use)\n'
+        '5 select "INBOX" (CONDSTORE)\n'
+        '6 UID fetch 1:* (FLAGS)\n'
+        '7 UID fetch 1:4 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS '
+        '(From To Cc Bcc Subject Date Message-ID Priority X-Priority '
+        'References Newsgroups In-Reply-To Content-Type Reply-To)])\n'
+        '8 UID fetch 2 (UID RFC822.SIZE BODY.PEEK[])\n'
+        '9 IDLE\nDONE\n10 UID store 1 +FLAGS (\\Seen)\n'
+        '11 logout\n')])
+    session(t, 'ios-mail', pre, [crlf(
+        '1 ID ("name" "iPhone Mail" "version" "22B91" "os" "iOS")\n'
+        '2 AUTHENTICATE PLAIN %s\n3 ENABLE QRESYNC\n'
+        '4 SELECT INBOX (QRESYNC (1 1 1:4))\n'
+        '5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\n'
+        '6 UID FETCH 2 (BODYSTRUCTURE BINARY.PEEK[2] BINARY.SIZE[2])\n'
+        '7 UID SEARCH RETURN (MIN MAX COUNT) UNSEEN\n'
+        '8 NOOP\n9 LOGOUT\n' % PLAIN_OK)], seed=5)
+    session(t, 'mbsync', pre, [crlf(
+        'A1 CAPABILITY\nA2 LOGIN {18}\n'), 'alice@example.test',
+        crlf(' {6}\n'), 'secret', crlf(
+        '\nA3 LIST "" "*"\nA4 CREATE Archive/2026\n'
+        'A5 SELECT INBOX\nA6 UID FETCH 1:* (UID FLAGS)\n'
+        'A7 APPEND INBOX (\\Seen) "23-Nov-2026 21:14:05 +0100" {%d+}\n'
+        % len(MSG_TB.encode())), MSG_TB, crlf(
+        '\nA8 UID STORE 3 +FLAGS.SILENT (\\Deleted)\nA9 UID EXPUNGE 3\n'
+        'A10 RENAME Archive/2026 Archive/old\nA11 DELETE Archive/old\n'
+        'A12 LOGOUT\n')], seed=3)
+    session(t, 'outlook', pre, [crlf(
+        'AAAA CAPABILITY\nBBBB LOGIN alice@example.test secret\n'
+        'CCCC LIST "" "*"\nDDDD SELECT "INBOX"\n'
+        'EEEE FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE '
+        'BODY.PEEK[HEADER])\nFFFF STATUS "Sent" (MESSAGES UNSEEN UIDNEXT '
+        'UIDVALIDITY)\nGGGG UID FETCH 3 (BODY.PEEK[1] BODY.PEEK[2.MIME])\n'
+        'HHHH CHECK\nIIII CLOSE\nJJJJ LOGOUT\n')], seed=9)
+    session(t, 'mutt-authed', authed, [crlf(
+        'a0001 SELECT INBOX\na0002 FETCH 1:4 (UID FLAGS INTERNALDATE '
+        'RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER SUBJECT TO '
+        'CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION '
+        'IN-REPLY-TO REPLY-TO LINES LIST-POST X-LABEL)])\n'
+        'a0003 UID FETCH 4 BODY.PEEK[2.HEADER]\n'
+        'a0004 UID FETCH 2 (BODY[1]<0.10> BINARY[2] BODY[TEXT])\n'
+        'a0005 UID SORT (REVERSE DATE) UTF-8 ALL\n'
+        'a0006 UID THREAD REFERENCES UTF-8 ALL\n'
+        'a0007 SEARCH CHARSET UTF-8 SUBJECT "caf\u00e9" OR FROM bob '
+        'NOT (SEEN LARGER 100)\na0008 UID COPY 1:2 Trash\n'
+        'a0009 UID MOVE 4 Archive\na0010 GETQUOTAROOT INBOX\n'
+        'a0011 STORE 1 FLAGS.SILENT (\\Flagged $Label1)\n'
+        'a0012 EXPUNGE\na0013 UNSELECT\na0014 LOGOUT\n')], seed=4)
+    session(t, 'authed-mailboxes', authed, [crlf(
+        'm1 NAMESPACE\nm2 LIST "" "%"\nm3 CREATE "&AOk-t&AOk-"\n'
+        'm4 CREATE Work (USE (\\Archive))\nm5 SUBSCRIBE Work\n'
+        'm6 LSUB "" "*"\nm7 STATUS INBOX (MESSAGES RECENT SIZE '
+        'HIGHESTMODSEQ)\nm8 EXAMINE INBOX\nm9 FETCH 1:* FULL\n'
+        'm10 FETCH * (PREVIEW ENVELOPE)\nm11 SELECT Work\n'
+        'm12 APPEND Work {11}\nSubject: x\n\n'
+        'm13 UNSUBSCRIBE Work\nm14 DELETE Work\nm15 LOGOUT\n')], seed=6)
+    session(t, 'preauth-errors', pre, [crlf(
+        '\n* BAD\nx SELECT INBOX\nx LOGIN a\nx LOGIN nobody@example.test '
+        'pw\nx AUTHENTICATE PLAIN\n*\nx AUTHENTICATE XOAUTH2 abc\n'
+        'x LOGIN alice@example.test {5000}\nx NOOP (((((((((\n'
+        'x STARTTLS\nx LOGOUT\n')], seed=7)
+    session(t, 'authed-parser-edges', authed, [
+        'p1 SELECT INBOX\r\np2 FETCH 1 (BODY[]<0.5>)\r\n'
+        'p3 SEARCH ' + '(' * 50 + 'ALL' + ')' * 50 + '\r\n'
+        'p4 UID FETCH 1:*,*:1,2:3 (FLAGS)\r\np5 FETCH 0 FLAGS\r\n'
+        'p6 STORE $ +FLAGS (\\Seen)\r\np7 SEARCH RETURN (SAVE) ALL\r\n'
+        'p8 FETCH $ (UID)\r\np9 APPEND INBOX {3}\r\nabc\r\n'
+        'p10 APPEND INBOX ~{4+}\r\na\x00b\n\r\n'
+        'p11 FETCH 1 BODY[1.2.3.4.MIME]\r\np12 COMPRESS DEFLATE\r\n'], seed=8)
+    session(t, 'authed-idle-logout', authed, [crlf(
+        't1 SELECT INBOX\nt2 IDLE\nDONE\nt3 ENABLE UTF8=ACCEPT CONDSTORE\n'
+        't4 SELECT INBOX (CONDSTORE)\nt5 FETCH 1:* (MODSEQ) (CHANGEDSINCE 0)\n'
+        't6 UID EXPUNGE 1:*\nt7 LOGOUT\n')], seed=0)
+
+
 codec_base64()
 codec_qp()
 mime_rfc2047()
@@ -256,3 +571,5 @@ mime_address()
 mime_date()
 sasl()
 config()
+smtp_session()
+imap_session()

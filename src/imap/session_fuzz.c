@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target for the IMAP session (session.c and every command
+ * handler) driven over a connected socket, as a client drives it: the
+ * server runs on a libuv loop with a real store in a temp dir (/dev/shm)
+ * where alice@example.test (password "secret") has an INBOX of four
+ * messages (plain, multipart with an attachment, alternative with
+ * quoted-printable HTML, a forwarded message/rfc822); each input is
+ * written in fuzzer-chosen pieces, the loop runs between them until the
+ * session goes quiet or closes, then the client closes and the session
+ * must be freed within FUZZ_CLOSE_MS. The peer counts as loopback, so
+ * LOGIN is allowed over plaintext, as the server allows it on 127.0.0.1.
+ *
+ * Input: byte 0 bit 0: start logged in as alice (as after a successful
+ * LOGIN) instead of before authentication; bytes 1-4 steer the split
+ * points; the rest is what the client sends.
+ *
+ * Properties checked on the server's output (when not truncated): it
+ * starts "* OK"; every line ends in CRLF with no NUL, CR or LF inside
+ * it; a literal "{n}" CRLF is followed by n bytes; nothing but a tagged
+ * reply follows "* BYE". The store and server are made again every
+ * FUZZ_RENEW inputs, so state stays bounded. */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "imap/imap.h"
+#include "imap/session_int.h"
+#include "lib/fuzz_drive.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_RENEW 256
+
+static char dir[64], sdir[80], sock[128];
+static uv_loop_t loop;
+static uv_pipe_t lp;
+static struct store *st;
+static struct imap_server *srv;
+static struct imap_session_priv *cur;
+static bool start_authed;
+static int64_t alice;
+static struct fuzz_drive drv;
+static unsigned runs;
+
+static const char *const inbox[] = {
+	"Return-Path: <bob@remote.test>\r\n"
+	"Received: from mail.remote.test ([192.0.2.7]) by mx.example.test\r\n"
+	"\twith ESMTP id 1a2b3c; Mon, 23 Nov 2026 09:00:00 +0000\r\n"
+	"From: Bob Example <bob@remote.test>\r\n"
+	"To: Alice <alice@example.test>\r\n"
+	"Subject: =?UTF-8?Q?Caf=C3=A9_tomorrow=3F?=\r\n"
+	"Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n"
+	"Message-ID: <1@remote.test>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: text/plain; charset=utf-8; format=flowed\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n"
+	"\r\n"
+	"Hi Alice,\r\n\r\ncoffee at 10? \xe2\x98\x95\r\n\r\nBob\r\n",
+
+	"From: \"Doe, John\" <john@remote.test>\r\n"
+	"To: alice@example.test, Undisclosed recipients:;\r\n"
+	"Cc: =?iso-8859-1?Q?J=FCrgen?= <j@remote.test>\r\n"
+	"Subject: Re: [list] report\r\n"
+	"Date: Tue, 24 Nov 2026 10:15:00 +0100\r\n"
+	"Message-ID: <2@remote.test>\r\n"
+	"In-Reply-To: <1@remote.test>\r\n"
+	"References: <1@remote.test>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+	"\r\n"
+	"--b1\r\n"
+	"Content-Type: text/plain; charset=us-ascii\r\n"
+	"\r\n"
+	"See the attachment.\r\n"
+	"--b1\r\n"
+	"Content-Type: application/pdf; name=\"report.pdf\"\r\n"
+	"Content-Disposition: attachment;\r\n"
+	" filename*0*=UTF-8''Bericht%20%C3%BCber;\r\n"
+	" filename*1=\" 2026.pdf\"\r\n"
+	"Content-Transfer-Encoding: base64\r\n"
+	"\r\n"
+	"JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSPj4Kc3RyZWFt\r\n"
+	"CnRlc3QKZW5kc3RyZWFtCmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n"
+	"--b1--\r\n",
+
+	"From: Outlook User <o@contoso.test>\r\n"
+	"To: Alice <alice@example.test>\r\n"
+	"Subject: Quarterly figures\r\n"
+	"Date: Wed, 25 Nov 2026 08:05:00 +0000\r\n"
+	"Message-ID: <3@contoso.test>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/alternative;\r\n"
+	"\tboundary=\"_000_alt_\"\r\n"
+	"\r\n"
+	"--_000_alt_\r\n"
+	"Content-Type: text/plain; charset=\"iso-8859-1\"\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n"
+	"Hello =96 figures attached.\r\n"
+	"--_000_alt_\r\n"
+	"Content-Type: text/html; charset=\"iso-8859-1\"\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n"
+	"<html><body><p class=3D\"MsoNormal\">Hello =96 figures attached.<o:p>=\r\n"
+	"</o:p></p></body></html>\r\n"
+	"--_000_alt_--\r\n",
+
+	"From: Alice <alice@example.test>\r\n"
+	"To: carol@remote.test\r\n"
+	"Subject: Fwd: Coffee\r\n"
+	"Date: Thu, 26 Nov 2026 18:00:00 -0800\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/mixed; boundary=outer\r\n"
+	"\r\n"
+	"--outer\r\n"
+	"Content-Type: text/plain\r\n"
+	"\r\n"
+	"Forwarded below.\r\n"
+	"--outer\r\n"
+	"Content-Type: message/rfc822\r\n"
+	"\r\n"
+	"From: Bob <bob@remote.test>\r\n"
+	"Subject: Coffee\r\n"
+	"\r\n"
+	"Tomorrow?\r\n"
+	"--outer--\r\n",
+};
+
+/* Password hashing in this binary costs the minimum: an unknown user's
+ * LOGIN hashes the guess at libsodium's interactive cost (timing), which
+ * would make every mutated user name take a tenth of a second. */
+int
+crypto_pwhash_str_alg(char out[crypto_pwhash_STRBYTES],
+    const char *const passwd, unsigned long long passwdlen,
+    unsigned long long opslimit, size_t memlimit, int alg)
+{
+	static int (*real)(char *, const char *, unsigned long long,
+	    unsigned long long, size_t, int);
+
+	(void)opslimit;
+	(void)memlimit;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "crypto_pwhash_str_alg");
+	return real(out, passwd, passwdlen,
+	    crypto_pwhash_argon2id_OPSLIMIT_MIN,
+	    crypto_pwhash_argon2id_MEMLIMIT_MIN, alg);
+}
+
+static void
+on_conn(uv_stream_t *server, int status)
+{
+	struct imap_session *s;
+
+	if (status != 0)
+		abort();
+	imap_session_accept(srv, server, false);
+	cur = srv->sessions; /* the newest is first */
+	if (cur == NULL)
+		abort();
+	cur->loopback = true;
+	if (start_authed) {
+		s = cur->s;
+		s->user_id = alice;
+		(void)snprintf(s->user, sizeof(s->user), "alice@example.test");
+		imap_session_logged_in(s);
+	}
+}
+
+static bool
+gone(void *ctx)
+{
+	(void)ctx;
+	return srv->n_sessions == 0;
+}
+
+static bool
+busy(void *ctx)
+{
+	(void)ctx;
+	return srv->n_sessions > 0 && (cur->auth_work != NULL || cur->paused);
+}
+
+static void
+committed(void *ctx, const struct store_commit_result *res)
+{
+	if (res->status != 0)
+		abort();
+	*(bool *)ctx = true;
+}
+
+static void
+setup(void)
+{
+	const struct auth_throttle_opts fast = { 1, 4, 10, 50 };
+	struct store_opts so = { sdir, &loop, 86400, 64 };
+	struct store_delivery d = { 0 };
+	char hash[crypto_pwhash_STRBYTES];
+	struct store_msg *m;
+	struct config cfg;
+	struct err err;
+	bool done;
+	size_t i;
+
+	if (store_open(&so, &st, &err) != 0 ||
+	    store_domain_add(st, "example.test", &err) != 0 ||
+	    crypto_pwhash_str_alg(hash, "secret", 6, 0, 0,
+	        crypto_pwhash_ALG_ARGON2ID13) != 0 ||
+	    store_user_add(st, "alice@example.test", hash, &alice, &err) != 0) {
+		fprintf(stderr, "fuzz: store setup: %s\n", err.msg);
+		abort();
+	}
+	d.user_id = alice;
+	d.mailbox = "INBOX";
+	for (i = 0; i < sizeof(inbox) / sizeof(inbox[0]); i++) {
+		d.flags = i % 2 ? "\\Seen $Forwarded" : NULL;
+		done = false;
+		if (store_msg_new(st, &m, &err) != 0 ||
+		    store_msg_write(m, inbox[i], strlen(inbox[i]), &err) != 0 ||
+		    store_msg_finish(m, &err) != 0 ||
+		    store_msg_commit(&m, &d, 1, committed, &done) != 0) {
+			fprintf(stderr, "fuzz: message %zu: %s\n", i, err.msg);
+			abort();
+		}
+		while (!done)
+			(void)uv_run(&loop, UV_RUN_ONCE);
+	}
+	config_defaults(&cfg);
+	cfg.n_listeners = 0;
+	(void)snprintf(cfg.hostname, sizeof(cfg.hostname), "mx.example.test");
+	if (imap_server_start(&loop, &cfg, st, NULL, &srv, &err) != 0) {
+		fprintf(stderr, "fuzz: imap_server_start: %s\n", err.msg);
+		abort();
+	}
+	/* The failed-login delays and ban in milliseconds, not seconds:
+	 * same code paths, shorter waits. */
+	auth_throttle_free(&srv->throttle);
+	srv->throttle = auth_throttle_new(&fast);
+}
+
+static void
+shut_done(void *ctx)
+{
+	*(bool *)ctx = true;
+}
+
+static void
+teardown(void)
+{
+	bool done = false;
+	char cmd[128];
+
+	imap_server_shutdown(srv, 0, shut_done, &done);
+	while (!done)
+		(void)uv_run(&loop, UV_RUN_ONCE);
+	imap_server_free(&srv);
+	store_close(&st);
+	(void)uv_run(&loop, UV_RUN_NOWAIT);
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
+	if (system(cmd) != 0)
+		abort();
+}
+
+static void
+cleanup_at_exit(void)
+{
+	char cmd[128];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char tmpl[] = "/dev/shm/despatch-fuzz-imap-XXXXXX";
+
+	(void)argc;
+	(void)argv;
+	(void)signal(SIGPIPE, SIG_IGN);
+	log_set_level(LOG_ERROR);
+	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
+		abort();
+	(void)snprintf(dir, sizeof(dir), "%s", tmpl);
+	(void)snprintf(sdir, sizeof(sdir), "%s/store", dir);
+	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
+	atexit(cleanup_at_exit);
+	if (uv_loop_init(&loop) != 0 || uv_pipe_init(&loop, &lp, 0) != 0 ||
+	    uv_pipe_bind(&lp, sock) != 0 ||
+	    uv_listen((uv_stream_t *)&lp, 16, on_conn) != 0)
+		abort();
+	buf_init(&drv.out, FUZZ_OUT_MAX + 1);
+	drv.loop = &loop;
+	drv.fd = -1;
+	drv.gone = gone;
+	drv.busy = busy;
+	setup();
+	return 0;
+}
+
+/* The response stream's framing (see the top of the file). */
+static void
+check_responses(const char *p, size_t n)
+{
+	size_t i = 0, start = 0, lit, k;
+	const char *lf, *open;
+	bool bye = false, line_start = true;
+
+	if (n >= 4 && memcmp(p, "* OK", 4) != 0)
+		goto bad;
+	while (i < n) {
+		lf = memchr(p + i, '\n', n - i);
+		if (lf == NULL)
+			return; /* a last partial line: not judged */
+		k = (size_t)(lf - p);
+		if (k == i || p[k - 1] != '\r' ||
+		    memchr(p + i, '\0', k - i) != NULL ||
+		    memchr(p + i, '\r', k - 1 - i) != NULL)
+			goto bad;
+		if (line_start) {
+			start = i;
+			if (bye && p[i] == '*')
+				goto bad; /* untagged data after BYE */
+			if (k - i >= 5 && memcmp(p + i, "* BYE", 5) == 0)
+				bye = true;
+			if (p[i] == ' ' || (unsigned char)p[i] < 0x21)
+				goto bad;
+		}
+		/* "{n}" (or "~{n}") at the end: n bytes of literal follow,
+		 * then the same response goes on. */
+		line_start = true;
+		if (k - 1 > i && p[k - 2] == '}') {
+			open = NULL;
+			for (size_t j = k - 2; j > i; j--)
+				if (p[j - 1] == '{') {
+					open = p + j - 1;
+					break;
+				} else if (p[j - 1] < '0' || p[j - 1] > '9') {
+					break;
+				}
+			if (open != NULL && open + 1 < p + k - 2) {
+				lit = strtoul(open + 1, NULL, 10);
+				if (lit > n - (k + 1))
+					return; /* cut short: not judged */
+				i = k + 1 + lit;
+				line_start = false;
+				continue;
+			}
+		}
+		i = k + 1;
+	}
+	return;
+bad:
+	fprintf(stderr, "fuzz: bad IMAP response at %zu: \"%.*s\"\n", start,
+	    (int)(n - start < 200 ? n - start : 200), p + start);
+	abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_split sp;
+	uint32_t seed;
+	unsigned turns;
+
+	if (size < 1)
+		return 0;
+	start_authed = data[0] & 1;
+	data++;
+	size--;
+	seed = fuzz_take_u32(&data, &size);
+	fuzz_split_init(&sp, seed, seed % 4 == 0 ? size + 1 : 1 + seed % 64);
+
+	if (++runs % FUZZ_RENEW == 0) {
+		teardown();
+		setup();
+	}
+	cur = NULL;
+	fuzz_connect(&drv, sock);
+	for (turns = 0; cur == NULL; turns++) {
+		if (turns > 100000)
+			abort();
+		(void)fuzz_turn(&drv);
+	}
+	fuzz_settle(&drv);
+	fuzz_feed(&drv, data, size, &sp);
+	fuzz_close(&drv, "IMAP");
+	if (getenv("FUZZ_SHOW") != NULL) /* to write seeds: the responses */
+		fprintf(stderr, "%.*s", (int)drv.out.len, drv.out.p);
+	if (drv.dropped == 0)
+		check_responses(drv.out.p, drv.out.len);
+	return 0;
+}
