@@ -26,7 +26,10 @@ in teardown, every loop is bounded in count and time.
 import imaplib
 import os
 import random
+import resource
+import select
 import smtplib
+import socket
 import subprocess
 import tempfile
 import time
@@ -272,3 +275,167 @@ def test_disk_full_452_then_recovers(tmpfs_despatch):
         f"with an empty queue; after remount to 32 MiB 250 again without "
         f"restart; {n} acknowledged messages byte-identical after restart, "
         f"store verify ok ({live_secs:.1f}s)")
+
+
+# --- too many open files ----------------------------------------------------------
+FD_MARGIN = 8  # NET_LISTEN_FD_MARGIN in src/net/listen.c
+
+
+def proc_cpu(pid):
+    """utime + stime of a process in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nfds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def settle_fds(pid, timeout=10):
+    """The server's descriptor count once it stayed the same for 0.5 s."""
+    deadline = time.monotonic() + timeout
+    last, since = nfds(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        n = nfds(pid)
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= 0.5:
+            break
+    return last
+
+
+def greeted(socks, timeout):
+    """How many of socks received a 220 greeting within timeout seconds
+    (a connection closed at once by the server is not greeted)."""
+    ready, ok = set(), 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(ready) < len(socks):
+        left = [s for s in socks if s not in ready]
+        r, _, _ = select.select(left, [], [], 0.2)
+        for s in r:
+            ready.add(s)
+            try:
+                ok += s.recv(4096).startswith(b"220")
+            except OSError:
+                pass
+    return ok
+
+
+def test_too_many_open_files(server):
+    d = server
+    wait_imap(d)
+    pid = d.proc.pid
+    rng = random.Random(77)
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    # Sessions from before the shortage.
+    c = smtp(d)
+    imap = imap_login(d)
+    assert imap.select("INBOX")[0] == "OK"
+    n0 = settle_fds(pid)
+    limit = n0 + 40
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+    flood = []
+    try:
+        cpu0, t0 = proc_cpu(pid), time.monotonic()
+        for _ in range(200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((HOST, d.port))
+            flood.append(s)
+        n_greeted = greeted(flood, 2.0)
+        at_limit = settle_fds(pid)
+        # At the limit and idle: no busy loop.
+        cpu1 = proc_cpu(pid)
+        time.sleep(3.0)
+        cpu_idle = proc_cpu(pid) - cpu1
+        flood_cpu = cpu1 - cpu0
+        flood_secs = time.monotonic() - t0
+        assert d.proc.poll() is None, "serve died out of descriptors"
+        assert cpu_idle < 0.3, f"{cpu_idle:.2f}s CPU in 3s at the fd limit"
+        assert 0 < n_greeted < 200, n_greeted
+        assert at_limit <= limit - FD_MARGIN + 1, (at_limit, limit)
+        assert "event=accept-paused" in d.stderr_text(), \
+            "no log line for the paused listener"
+
+        # The sessions from before go on, a spilled blob file included
+        # (the margin is for them).
+        msg = big(rng, "during the flood", 200 * 1024, to="bob")
+        assert send_one(c, "bob", msg) == (250, "ok")
+        app = big(rng, "append during the flood", 200 * 1024)
+        typ, data = imap.append("INBOX", None, None, app)
+        assert typ == "OK", (typ, data)
+        assert imap.noop()[0] == "OK"
+
+        # The flood goes away: new connections are served again.
+        for s in flood:
+            s.close()
+        flood = []
+        t1 = time.monotonic()
+        c2 = smtp(d, timeout=10)
+        resume_secs = time.monotonic() - t1
+        assert c2.noop()[0] == 250
+        c2.quit()
+
+        # Out of descriptors inside the store: the limit at the count in
+        # use, so a message too big to stay in memory cannot get its blob
+        # file. A 4xx, the session and the server go on.
+        n1 = settle_fds(pid)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (n1, hard))
+        code, text = send_one(c, "carol",
+                              big(rng, "no descriptor left", 200 * 1024,
+                                  to="carol"))
+        assert 400 <= code < 500, (code, text)
+        store_code = code
+        typ, data = imap.append("INBOX", None, None,
+                                big(rng, "append, no descriptor", 200 * 1024))
+        assert typ == "NO", (typ, data)
+        assert c.noop()[0] == 250 and imap.noop()[0] == "OK"
+        cpu2 = proc_cpu(pid)
+        knocks = []
+        for _ in range(20):  # connections while at the limit: no spin
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((HOST, d.port))
+            knocks.append(s)
+        time.sleep(1.0)
+        for s in knocks:
+            s.close()
+        cpu_knock = proc_cpu(pid) - cpu2
+        assert cpu_knock < 0.5, f"{cpu_knock:.2f}s CPU in 1s at the limit"
+        assert d.proc.poll() is None
+
+        # Descriptors come back: everything works again.
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        late = big(rng, "after the shortage", 200 * 1024, to="carol")
+        deadline = time.monotonic() + 10
+        while True:  # the server notices within NET_LISTEN_RETRY_MS
+            code, text = send_one(c, "carol", late)
+            if code == 250 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert code == 250, (code, text)
+        c3 = smtp(d, timeout=10)
+        c3.quit()
+    finally:
+        for s in flood:
+            s.close()
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        except OSError:
+            pass
+    c.quit()
+    imap.logout()
+    assert d.stop() == 0
+    n = check_acked(d, [("bob", msg), ("carol", late)], [("alice", app)])
+    record_figure(
+        "fd-exhaustion",
+        f"RLIMIT_NOFILE {limit} ({n0} in use before): 200 connections in "
+        f"{flood_secs:.1f}s, {n_greeted} greeted, {at_limit} descriptors "
+        f"open at the limit, serve CPU {flood_cpu:.2f}s during the flood "
+        f"and {cpu_idle:.2f}s in 3s after; old sessions stored and "
+        f"appended; a new connection served {resume_secs:.2f}s after the "
+        f"flood closed; ingest without a descriptor: {store_code}; "
+        f"{cpu_knock:.2f}s CPU for 20 connections at the limit; {n} "
+        f"messages byte-identical")
