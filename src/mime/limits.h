@@ -40,4 +40,22 @@
  * line ordinary body text; it bounds the parser's look-ahead buffer. */
 #define MIME_PADDING_MAX 256
 
+/* RFC 2231 parameter value continuations (name*0, name*1, ...): most
+ * sections of one parameter. Section numbers are read into a fixed table
+ * of this many slots, so a value like name*99999 cannot make us allocate
+ * or scan a sparse range. Mail user agents split at about 60-78
+ * characters per section, so a 255-byte UTF-8 file name percent-encoded
+ * (three characters a byte) needs about 13; Dovecot's limit on the
+ * parameters of a field is 256. A section number at or past this is
+ * ERR_LIMIT. */
+#define MIME_RFC2231_SECTIONS_MAX 100
+
+/* Bytes of one decoded parameter value, after the charset conversion to
+ * UTF-8 (which can triple an invalid byte into U+FFFD). A field is at
+ * most MIME_FIELD_MAX, and percent-decoding only shrinks it, so this
+ * bounds the conversion's output; file names are at most 255 bytes on
+ * common file systems, and the longest real parameters (URLs of
+ * message/external-body) stay far below. Past it: ERR_LIMIT. */
+#define MIME_RFC2231_VALUE_MAX 8192
+
 #endif

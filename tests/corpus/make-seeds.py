@@ -249,6 +249,52 @@ def config():
         put(t, name, v, prefix=0)
 
 
+def mime_rfc2231():
+    t = 'mime-rfc2231'
+    # seed % 6 picks the name: 0 filename, 1 name, 2 title, 3 charset,
+    # 4 boundary, 5 url
+    vals = [
+        ('rfc-url', 5, 'message/external-body; access-type=URL;\r\n'
+         ' URL*0="ftp://";\r\n URL*1="cs.utk.edu/pub/moore/bulk-mailer/'
+         'bulk-mailer.tar"'),
+        ('rfc-title', 2, "application/x-stuff;\r\n title*=us-ascii'en-us'"
+         "This%20is%20%2A%2A%2Afun%2A%2A%2A"),
+        ('rfc-mixed', 2, "application/x-stuff;\r\n title*0*=us-ascii'en'"
+         "This%20is%20even%20more%20;\r\n title*1*=%2A%2A%2Afun%2A%2A%2A"
+         "%20;\r\n title*2=\"isn't it!\""),
+        ('thunderbird', 0, "attachment;\r\n filename*0*=UTF-8''Bericht%20"
+         "%C3;\r\n filename*1*=%BCber%20das%20Jahr%202026.pdf"),
+        ('outlook', 0, 'attachment; filename="Q3 figures.xls";\r\n'
+         "\tfilename*=utf-8''Q3%20%E2%80%93%20figures.xls; size=12;\r\n"
+         '\tcreation-date="Tue, 24 Nov 2026 08:04:00 GMT"'),
+        ('outlook-2047-name', 1, 'application/pdf;\r\n\tname="=?utf-8?B?'
+         'UmVjaG51bmcgTsKwIDQ3MTEucGRm?="'),
+        ('apple-latin1', 0, "inline; filename*=iso-8859-1''Gr%FC%DFe.txt"),
+        ('mutt', 0, "attachment; filename*=UTF-8''fix%20%C3%A9.diff"),
+        ('ios-name', 1, 'image/jpeg; name="IMG_0042.jpeg"; x-apple-part-url='
+         '"E3A1B2C4-1234-4567-89AB-CDEF01234567"'),
+        ('charset-plain', 3, 'text/plain; charset="utf-8"; format=flowed; '
+         'delsp=yes'),
+        ('boundary-cont', 4, 'multipart/mixed; boundary*0="----=_Part_";\r\n'
+         ' boundary*1="1234_5678.1700000000000"'),
+        ('out-of-order', 0, 'attachment; filename*2=c; filename*0=a; '
+         'filename*1=b; filename*1=X; filename=fallback'),
+        ('gap', 0, 'attachment; filename*0=a; filename*2=c'),
+        ('huge-section', 0, 'attachment; filename*0=a; filename*99=b; '
+         'filename*100=c; filename*99999999999999999999=d'),
+        ('broken-escapes', 0, "attachment; filename*=utf-8''100%; "
+         "filename*0*=%zz%4; filename*1*=%"),
+        ('comments-quotes', 3, 'text/plain (c) ; (x) charset = (y) '
+         '"us\\"-ascii" (z); (unterminated'),
+        ('iso-2022-jp', 0, "attachment; filename*=iso-2022-jp'ja'%1B%24B"
+         "%25F%259%25H%1B%28B.txt"),
+        ('many-sections', 0, 'attachment' + ''.join(
+            '; filename*%d*=%%E2%%82%%AC' % i for i in range(100))),
+    ]
+    for name, n, v in vals:
+        put(t, name, v, seed=n + 6 * 0x2345)
+
+
 def session(target, name, mode, lines, seed=0):
     """A session seed: the mode byte, the 4-byte split seed (0: the whole
     input at once; seed % 4 != 0: pieces of 1 + seed % 64 bytes), then
@@ -567,6 +613,7 @@ def imap_session():
 codec_base64()
 codec_qp()
 mime_rfc2047()
+mime_rfc2231()
 mime_address()
 mime_date()
 sasl()
