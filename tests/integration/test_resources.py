@@ -66,8 +66,9 @@ def umount(path):
 
 
 @pytest.fixture
-def tmpfs_despatch(despatch):
-    """The despatch fixture moved onto a fresh tmpfs of 8 MiB: `despatch
+def tmpfs_despatch(request, despatch):
+    """The despatch fixture moved onto a fresh tmpfs (8 MiB unless the
+    test is parametrized indirectly with another size): `despatch
     init` into the mount point (so that init gives it to the server's
     user once serve drops privileges) and the three users. The mount point
     lives in a world-traversable directory under /tmp. Teardown stops the
@@ -75,8 +76,9 @@ def tmpfs_despatch(despatch):
     need_root()
     mnt = Path(tempfile.mkdtemp(prefix="despatch-tmpfs-", dir="/tmp"))
     os.chmod(mnt, 0o755)
+    size = getattr(request, "param", "8m")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                        "size=8m,mode=0755,nr_inodes=4096", "tmpfs",
+                        f"size={size},mode=0755,nr_inodes=4096", "tmpfs",
                         str(mnt)], capture_output=True, timeout=30)
     if r.returncode != 0:
         os.rmdir(mnt)
@@ -439,3 +441,85 @@ def test_too_many_open_files(server):
         f"flood closed; ingest without a descriptor: {store_code}; "
         f"{cpu_knock:.2f}s CPU for 20 connections at the limit; {n} "
         f"messages byte-identical")
+
+
+# --- a store that vanishes mid-session ------------------------------------------
+def imap_try(f, *args):
+    """(status, text) of an imaplib call: its typ and data, or "BYE" /
+    "ERROR" with the exception (a closed session)."""
+    try:
+        typ, data = f(*args)
+        return typ, data
+    except imaplib.IMAP4.abort as e:
+        return "BYE", str(e)
+    except imaplib.IMAP4.error as e:
+        return "ERROR", str(e)
+    except OSError as e:
+        return "ERROR", repr(e)
+
+
+@pytest.mark.parametrize("tmpfs_despatch", ["64m"], indirect=True)
+def test_store_vanishes_mid_session(tmpfs_despatch):
+    """The data dir's tmpfs is lazily unmounted (`umount -l`) under open
+    SMTP and IMAP sessions: what an admin does by mistake, or what a
+    failing network or USB disk looks like. The process keeps its open
+    descriptors into the detached file system, so without a check every
+    write still "succeeds" there and is gone when serve exits."""
+    d = tmpfs_despatch
+    rng = random.Random(99)
+    d.start()
+    wait_imap(d)
+    c = smtp(d, timeout=15)
+    imap = imap_login(d, timeout=15)
+    assert imap.select("INBOX")[0] == "OK"
+    assert send_one(c, "alice", big(rng, "before", 2000)) == (250, "ok")
+    t0 = time.monotonic()
+
+    subprocess.run(["umount", "-l", str(d.mnt)], check=True, timeout=30)
+
+    codes = {}
+    codes["smtp small"] = send_one(c, "alice", big(rng, "small", 2000))[0]
+    codes["smtp big"] = send_one(c, "alice",
+                                 big(rng, "big", 300 * 1024))[0]
+    for what, call in (("imap noop", lambda: imap.noop()),
+                       ("imap fetch",
+                        lambda: imap.fetch("1:*", "(UID FLAGS)")),
+                       ("imap append",
+                        lambda: imap.append("INBOX", None, None,
+                                            big(rng, "app", 2000))),
+                       ("imap store",
+                        lambda: imap.store("1", "+FLAGS", "(\\Seen)"))):
+        typ, data = imap_try(call)
+        codes[what] = typ
+        assert typ in ("OK", "NO", "BYE"), (what, typ, data)
+    c2 = smtp(d, timeout=15)  # new sessions: a greeting, an answer
+    codes["smtp new"] = send_one(c2, "bob", big(rng, "new", 2000))[0]
+    c2.close()
+    typ, _ = imap_try(lambda: imap_login(d, "bob", 15).select("INBOX"))
+    codes["imap new select"] = typ
+    secs = time.monotonic() - t0
+    assert d.proc.poll() is None, "serve died when its store vanished"
+    c.close()
+    try:
+        imap.logout()
+    except (imaplib.IMAP4.error, OSError):
+        pass
+    t1 = time.monotonic()
+    assert d.stop() == 0
+    stop_secs = time.monotonic() - t1
+    log = d.stderr_text()
+    record_figure(
+        "store-vanishes",
+        f"after umount -l: {codes}; answered in {secs:.1f}s, SIGTERM "
+        f"exit in {stop_secs:.1f}s")
+    acked = [k for k in ("smtp small", "smtp big", "smtp new")
+             if codes[k] == 250] + \
+        [k for k in ("imap append", "imap store") if codes[k] == "OK"]
+    if acked:
+        pytest.xfail(
+            f"acknowledged into a store that is gone: {acked}. Needs the "
+            f"store to check, before each commit batch, that its folder "
+            f"is still the one it opened (see the resources report)")
+    for k in ("smtp small", "smtp big", "smtp new"):
+        assert 400 <= codes[k] < 500, codes
+    assert "gone" in log or "moved" in log, "no log line for the lost store"
