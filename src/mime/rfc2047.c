@@ -163,6 +163,11 @@ mime_header_decode(struct slice value, struct buf *out)
 	bool after_word = false;
 	int rc = 0;
 
+	/* An empty value may come as { NULL, 0 } (an empty buf's slice, e.g.
+	 * Outlook's "X-MS-TNEF-Correlator:"): NULL + 0 below is undefined
+	 * behaviour, which UBSan (clang) aborts on. Found by smtp-session. */
+	if (value.len == 0)
+		return 0;
 	buf_init(&d.pend, MIME_FIELD_MAX);
 	while (i < value.len && rc == 0) {
 		if (value.p[i] != '=' || i + 1 >= value.len ||
