@@ -8,19 +8,23 @@
 #   scripts/fuzz.sh BUILD [SECONDS [TARGET...]]
 #
 # TARGET is a target name without "fuzz-" (smtp-session) or a shell
-# pattern (mime-*, 'codec-*'); none: every target. `make test` runs each
-# briefly (e.g. 20 s); `make fuzz` for FUZZ_SECONDS. A crash, leak or
-# timeout leaves its input in BUILD/crashes/ and fails the run; the last
-# lines of its log are shown. FUZZ_ARGS adds libFuzzer options.
+# pattern (mime-*, 'codec-*'); none: every target. SECONDS 0 only replays
+# the seeds (a quick regression run). `make fuzz` runs each for
+# FUZZ_SECONDS; `make test` briefly. FUZZ_JOBS=N runs N targets at once
+# (default 1). FUZZ_ARGS adds libFuzzer options. A crash, leak, timeout
+# or failed property leaves its input in BUILD/crashes/ and fails the
+# run; the last lines of its log are shown.
 set -eu
 dir=${1:?usage: fuzz.sh BUILD [SECONDS [TARGET...]]}
 secs=${2:-60}
 [ $# -ge 2 ] && shift 2 || shift $#
+jobs=${FUZZ_JOBS:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(cd "$dir" && pwd)
 mkdir -p "$dir/crashes"
 
 wanted() {
-	[ $# -eq 0 ] && return 0
+	[ $# -le 1 ] && return 0
 	n=$1
 	shift
 	for pat in "$@"; do
@@ -30,37 +34,74 @@ wanted() {
 	return 1
 }
 
-status=0
-ran=0
-for t in $(find "$dir" -type f -name 'fuzz-*' -perm -u+x |
-    awk -F/ '{ print $NF " " $0 }' | sort | cut -d' ' -f2-); do
+# Runs one target; prints one line (and the log's tail on failure).
+run_one() {
+	t=$1
 	name=$(basename "$t" | sed 's/^fuzz-//')
-	case $name in *.log) continue ;; esac
-	wanted "$name" "$@" || continue
 	seeds="$root/tests/corpus/$name"
 	work="$dir/corpus-$name"
+	log="$dir/fuzz-$name.log"
 	mkdir -p "$work" "$seeds"
-	ran=$((ran + 1))
+	if [ "$secs" -eq 0 ]; then
+		limit="-runs=0"
+	else
+		limit="-max_total_time=$secs"
+	fi
 	start=$(date +%s)
 	# shellcheck disable=SC2086
-	if "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	if "$t" $limit -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix="$dir/crashes/$name-" -print_final_stats=1 \
-	    ${FUZZ_ARGS:-} "$work" "$seeds" >"$dir/fuzz-$name.log" 2>&1; then
-		stats=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' \
-		    "$dir/fuzz-$name.log" | tail -1 |
+	    ${FUZZ_ARGS:-} "$work" "$seeds" >"$log" 2>&1; then
+		stats=$(grep -E '^#[0-9]+.*(DONE|INITED|pulse|NEW|REDUCE)' \
+		    "$log" | tail -1 |
 		    sed -E 's/.*(cov: [0-9]+).*(corp: [^ ]+).*/\1 \2/')
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
-		    "$dir/fuzz-$name.log")
+		    "$log")
 		echo "fuzz: $name ok in $(($(date +%s) - start))s:" \
 		    "${execs:-?} execs, $stats"
-	else
-		echo "fuzz: $name FAILED, see $dir/fuzz-$name.log" >&2
-		tail -30 "$dir/fuzz-$name.log" >&2
-		status=1
+		return 0
 	fi
+	echo "fuzz: $name FAILED, see $log" >&2
+	tail -30 "$log" >&2
+	return 1
+}
+
+targets=""
+for t in $(find "$dir" -type f -name 'fuzz-*' -perm -u+x |
+    awk -F/ '{ print $NF " " $0 }' | sort | cut -d' ' -f2-); do
+	wanted "$(basename "$t" | sed 's/^fuzz-//')" "$@" || continue
+	targets="$targets $t"
 done
-if [ "$ran" -eq 0 ]; then
+if [ -z "$targets" ]; then
 	echo "fuzz: no target in $dir matches: $*" >&2
 	exit 1
 fi
-exit $status
+
+status=0
+if [ "$jobs" -le 1 ]; then
+	for t in $targets; do
+		run_one "$t" || status=1
+	done
+	exit $status
+fi
+# N groups, each run in turn by its own background shell.
+rm -f "$dir"/.fuzz-failed-*
+g=0
+while [ "$g" -lt "$jobs" ]; do
+	(
+		i=0
+		for t in $targets; do
+			if [ $((i % jobs)) -eq "$g" ]; then
+				run_one "$t" || : >"$dir/.fuzz-failed-$g"
+			fi
+			i=$((i + 1))
+		done
+	) &
+	g=$((g + 1))
+done
+wait
+if ls "$dir"/.fuzz-failed-* >/dev/null 2>&1; then
+	rm -f "$dir"/.fuzz-failed-*
+	exit 1
+fi
+exit 0
