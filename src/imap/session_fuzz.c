@@ -17,7 +17,8 @@
  * Properties checked on the server's output (when not truncated): it
  * starts "* OK"; every line ends in CRLF with no NUL, CR or LF inside
  * it; a literal "{n}" CRLF is followed by n bytes; nothing but a tagged
- * reply follows "* BYE". The store and server are made again every
+ * reply follows "* BYE"; no "OK [APPENDUID" without a message made
+ * durable (the store's commit count rose at least as much). The store and server are made again every
  * FUZZ_RENEW inputs, so state stays bounded. */
 #include <dlfcn.h>
 #include <signal.h>
@@ -326,6 +327,10 @@ check_responses(const char *p, size_t n)
 			goto bad;
 		if (line_start) {
 			start = i;
+			/* After COMPRESS the stream is deflated: not judged. */
+			if (k - i >= 16 &&
+			    memcmp(p + k - 15, " DEFLATE active", 15) == 0)
+				return;
 			if (bye && p[i] == '*')
 				goto bad; /* untagged data after BYE */
 			if (k - i >= 5 && memcmp(p + i, "* BYE", 5) == 0)
@@ -363,10 +368,40 @@ bad:
 	abort();
 }
 
+static uint64_t
+durable_count(void)
+{
+	struct store_stats ss;
+	struct err err;
+
+	if (store_stats_get(st, &ss, &err) != 0) {
+		fprintf(stderr, "fuzz: store_stats_get: %s\n", err.msg);
+		abort();
+	}
+	return ss.commit_messages;
+}
+
+/* Tagged "OK [APPENDUID" replies (one per APPEND, MULTIAPPEND included,
+ * which commits all its messages). */
+static uint64_t
+count_appended(const char *p, size_t n)
+{
+	static const char what[] = " OK [APPENDUID ";
+	const size_t wl = sizeof(what) - 1;
+	uint64_t k = 0;
+	size_t i;
+
+	for (i = 0; i + wl <= n; i++)
+		if (memcmp(p + i, what, wl) == 0)
+			k++;
+	return k;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_split sp;
+	uint64_t before, appended;
 	uint32_t seed;
 	unsigned turns;
 
@@ -382,6 +417,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		teardown();
 		setup();
 	}
+	before = durable_count();
 	cur = NULL;
 	fuzz_connect(&drv, sock);
 	for (turns = 0; cur == NULL; turns++) {
@@ -394,7 +430,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_close(&drv, "IMAP");
 	if (getenv("FUZZ_SHOW") != NULL) /* to write seeds: the responses */
 		fprintf(stderr, "%.*s", (int)drv.out.len, drv.out.p);
-	if (drv.dropped == 0)
+	if (drv.dropped == 0) {
 		check_responses(drv.out.p, drv.out.len);
+		appended = count_appended(drv.out.p, drv.out.len);
+		if (appended > durable_count() - before) {
+			fprintf(stderr, "fuzz: %llu APPENDUID replies, %llu "
+			                "messages made durable\n",
+			    (unsigned long long)appended,
+			    (unsigned long long)(durable_count() - before));
+			abort();
+		}
+	}
 	return 0;
 }

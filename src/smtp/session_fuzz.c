@@ -16,7 +16,9 @@
  * lines only, each "ddd" or "ddd-text"/"ddd text" with a code 2xx..5xx,
  * no NUL or bare CR/LF, at most 512 octets with CRLF (RFC 5321
  * §4.5.3.1.5); a multi-line reply keeps its code; it starts with 220;
- * nothing follows a final 221 or 421. The store and server are made
+ * nothing follows a final 221 or 421; and no "250 ... queued as" without
+ * a message made durable (the store's commit count rose at least as
+ * much as the number of such replies). The store and server are made
  * again every FUZZ_RENEW inputs, so state (rate limits, the failed-login
  * ban, delivered mail) stays bounded and results stay reproducible. */
 #include <dlfcn.h>
@@ -239,10 +241,39 @@ bad:
 	abort();
 }
 
+static uint64_t
+durable_count(void)
+{
+	struct store_stats ss;
+	struct err err;
+
+	if (store_stats_get(st, &ss, &err) != 0) {
+		fprintf(stderr, "fuzz: store_stats_get: %s\n", err.msg);
+		abort();
+	}
+	return ss.commit_messages;
+}
+
+/* "250 2.0.0 Ok: queued as" replies in the output. */
+static uint64_t
+count_queued(const char *p, size_t n)
+{
+	static const char what[] = "250 2.0.0 Ok: queued as ";
+	const size_t wl = sizeof(what) - 1;
+	uint64_t k = 0;
+	size_t i;
+
+	for (i = 0; i + wl <= n; i++)
+		if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, what, wl) == 0)
+			k++;
+	return k;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_split sp;
+	uint64_t before, queued;
 	uint32_t seed;
 	unsigned turns;
 
@@ -259,6 +290,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		teardown();
 		setup();
 	}
+	before = durable_count();
 	cur = NULL;
 	fuzz_connect(&drv, sock);
 	for (turns = 0; cur == NULL; turns++) {
@@ -271,7 +303,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_close(&drv, "SMTP");
 	if (getenv("FUZZ_SHOW") != NULL) /* to write seeds: the replies */
 		fprintf(stderr, "%.*s", (int)drv.out.len, drv.out.p);
-	if (drv.dropped == 0)
+	if (drv.dropped == 0) {
 		check_replies(drv.out.p, drv.out.len);
+		queued = count_queued(drv.out.p, drv.out.len);
+		if (queued > durable_count() - before) {
+			fprintf(stderr, "fuzz: %llu \"queued as\" replies, %llu "
+			                "messages made durable\n",
+			    (unsigned long long)queued,
+			    (unsigned long long)(durable_count() - before));
+			abort();
+		}
+	}
 	return 0;
 }
