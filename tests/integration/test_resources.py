@@ -279,6 +279,70 @@ def test_disk_full_452_then_recovers(tmpfs_despatch):
         f"store verify ok ({live_secs:.1f}s)")
 
 
+def fill(d, rng, c, user="alice", sizes=(256 * 1024, 16 * 1024, 1024)):
+    """Sends messages of each size in turn until 452 4.3.1; returns the
+    acknowledged (user, msg) pairs."""
+    acked = []
+    for size in sizes:
+        for i in range(400):
+            msg = big(rng, f"fill {size} {i}", size)
+            code, text = send_one(c, user, msg)
+            if code != 250:
+                assert code == 452 and text.startswith("4.3.1"), (code, text)
+                break
+            acked.append((user, msg))
+        else:
+            pytest.fail(f"no 452 after 400 messages of {size} bytes")
+    return acked
+
+
+def test_restart_on_full_disk(tmpfs_despatch):
+    """serve restarted (a reboot, a crash, an upgrade) while the disk is
+    still full must come up: 452 for new mail, IMAP reads, the admin's
+    CLI commands, rather than no service at all."""
+    d = tmpfs_despatch
+    rng = random.Random(31337)
+    d.start()
+    c = smtp(d)
+    acked = fill(d, rng, c)
+    c.quit()
+    assert d.stop() == 0
+    problems = []
+    for args in (("store", "stats"), ("store", "verify"),
+                 ("queue", "list")):
+        r = d.cli(*args, check=False)
+        if r.returncode != 0:
+            problems.append(f"`despatch {' '.join(args)}` exited "
+                            f"{r.returncode}: {r.stderr.decode()[-300:]}")
+    try:
+        d.start(timeout=15)
+    except pytest.fail.Exception as e:
+        problems.append(f"serve does not start: {str(e)[-400:]}")
+    if problems:
+        pytest.xfail(
+            "on a full disk the store cannot be opened (its open counter "
+            "is written at open; see the resources report): "
+            + " | ".join(problems))
+    wait_imap(d)
+    c = smtp(d)
+    code, text = send_one(c, "bob", big(rng, "still full", 64 * 1024))
+    assert code == 452 and text.startswith("4.3.1"), (code, text)
+    c.quit()
+    imap = imap_login(d)
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == len(acked), (typ, data)
+    imap.logout()
+    remount(d.mnt, "32m")
+    c = smtp(d)
+    late = big(rng, "space again", 64 * 1024, to="bob")
+    assert send_one(c, "bob", late) == (250, "ok")
+    c.quit()
+    assert d.stop() == 0
+    check_acked(d, acked + [("bob", late)])
+    v = d.verify()
+    assert v.returncode == 0, v.stdout.decode() + v.stderr.decode()
+
+
 # --- too many open files ----------------------------------------------------------
 FD_MARGIN = 8  # NET_LISTEN_FD_MARGIN in src/net/listen.c
 
