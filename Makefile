@@ -17,6 +17,8 @@ DATA    := var
 # `make fuzz`: seconds per target; `make test`: the brief run of each.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
+# pytest-xdist workers of `make integration`.
+TEST_WORKERS ?= 2
 
 .PHONY: all deps build build-san build-clang run test unit unit-clang fuzz-smoke \
 	integration fuzz bench clean format
@@ -62,8 +64,11 @@ unit-clang: build-clang
 fuzz-smoke: build-clang
 	scripts/fuzz.sh $(CLANG) $(FUZZ_SMOKE_SECONDS)
 
+# The integration tests mostly wait on servers and clients, not on the CPU:
+# two pytest-xdist workers halve the wall time on 2 cores.
 integration: build-san
-	DESPATCH_BIN=$(abspath $(SAN))/despatch $(PY) -m pytest -q -p no:cacheprovider tests/integration
+	DESPATCH_BIN=$(abspath $(SAN))/despatch $(PY) -m pytest -q -p no:cacheprovider \
+	    -n $(TEST_WORKERS) tests/integration
 
 fuzz: deps
 	@[ -f $(FUZZ)/build.ninja ] || CC=clang meson setup $(FUZZ) --buildtype=debugoptimized \

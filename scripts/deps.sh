@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev libzstd-dev
 zlib1g-dev libconfig-dev libcmocka-dev python3 python3-pytest swaks ca-certificates
 procps psmisc libnet-ssleay-perl libio-socket-ssl-perl isync offlineimap3 fetchmail
-libunbound-dev unbound python3-aiosmtpd postfix"
+libunbound-dev unbound python3-aiosmtpd postfix python3-pytest-xdist"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: run as root (installs Debian packages)" >&2

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ports import port_range
+
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
 USERS = ("alice", "bob", "carol")
@@ -77,7 +79,8 @@ def free_port_offset():
         # up): a client socket elsewhere can then never take a listener's
         # port while a test restarts the server (test_kill once failed on
         # "address already in use" that way).
-        n = rng.randrange(20000, 32768 - 993)
+        lo, hi = port_range()
+        n = rng.randrange(lo, hi - 993)
         if all(port_free(p + n) for p in STD_PORTS):
             return n
     pytest.fail("no free port offset found in 200 tries")
@@ -307,14 +310,25 @@ def server(despatch):
     return despatch
 
 
-def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
+def pytest_terminal_summary(terminalreporter, config):
+    """The figures of every test process: this one's, or under xdist each
+    worker's figures.txt (in <basetemp>/popen-gwN/)."""
+    lines = list(FIGURES)
+    paths = []
+    factory = getattr(config, "_tmp_path_factory", None)
+    if not lines and factory is not None:
+        paths = sorted(factory.getbasetemp().glob("popen-gw*/figures.txt"))
+        for p in paths:
+            lines += p.read_text().splitlines()
+    if lines:
         terminalreporter.section("despatch figures")
-        for line in FIGURES:
+        for line in lines:
             terminalreporter.write_line(line)
         path = getattr(record_figure, "path", None)
         if path is not None:
             terminalreporter.write_line(f"(also in {path})")
+        for p in paths:
+            terminalreporter.write_line(f"(also in {p})")
 
 
 # --- helpers shared by the tests ---------------------------------------------

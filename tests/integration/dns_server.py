@@ -14,6 +14,7 @@ import struct
 import subprocess
 import time
 from pathlib import Path
+from ports import port_range
 
 UNBOUND = "/usr/sbin/unbound"
 HOST = "127.0.0.1"
@@ -24,7 +25,7 @@ def free_udp_tcp_port(addr=HOST, tries=200):
     import random
     rng = random.Random()
     for _ in range(tries):
-        p = rng.randrange(20000, 32768)  # below the ephemeral range
+        p = rng.randrange(*port_range())  # below the ephemeral range
         ok = True
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             s = socket.socket(socket.AF_INET, kind)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+from ports import port_range
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -57,7 +58,7 @@ def common_free_port(ips, tries=200):
     import random
     rng = random.Random()
     for _ in range(tries):
-        p = rng.randrange(20000, 32768)  # below the ephemeral range
+        p = rng.randrange(*port_range())  # below the ephemeral range
         if all(addr_free(ip, p) for ip in ips):
             return p
     raise RuntimeError("no common free port in 200 tries")
