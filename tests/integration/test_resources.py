@@ -682,13 +682,16 @@ def imap_try(f, *args):
         return "ERROR", repr(e)
 
 
+@pytest.mark.parametrize("how", ["umount", "rm", "rename"])
 @pytest.mark.parametrize("tmpfs_despatch", ["64m"], indirect=True)
-def test_store_vanishes_mid_session(tmpfs_despatch):
-    """The data dir's tmpfs is lazily unmounted (`umount -l`) under open
-    SMTP and IMAP sessions: what an admin does by mistake, or what a
-    failing network or USB disk looks like. The process keeps its open
-    descriptors into the detached file system, so without a check every
-    write still "succeeds" there and is gone when serve exits."""
+def test_store_vanishes_mid_session(tmpfs_despatch, how):
+    """The store goes away under open SMTP and IMAP sessions: the data
+    dir's tmpfs lazily unmounted (`umount -l`: what an admin does by
+    mistake, or what a failing network or USB disk looks like), DATA/store
+    deleted (`rm -rf`) or renamed. The process keeps its open descriptors
+    into the detached file system or the unlinked files, so without a
+    check every write still "succeeds" there and is gone when serve exits
+    (or, renamed, lands where serve will not look after a restart)."""
     d = tmpfs_despatch
     rng = random.Random(99)
     d.start()
@@ -699,7 +702,13 @@ def test_store_vanishes_mid_session(tmpfs_despatch):
     assert send_one(c, "alice", big(rng, "before", 2000)) == (250, "ok")
     t0 = time.monotonic()
 
-    subprocess.run(["umount", "-l", str(d.mnt)], check=True, timeout=30)
+    if how == "umount":
+        subprocess.run(["umount", "-l", str(d.mnt)], check=True, timeout=30)
+    elif how == "rm":
+        subprocess.run(["rm", "-rf", str(d.mnt / "store")], check=True,
+                       timeout=30)
+    else:
+        os.rename(d.mnt / "store", d.mnt / "store.moved")
 
     codes = {}
     codes["smtp small"] = send_one(c, "alice", big(rng, "small", 2000))[0]
@@ -733,8 +742,8 @@ def test_store_vanishes_mid_session(tmpfs_despatch):
     stop_secs = time.monotonic() - t1
     log = d.stderr_text()
     record_figure(
-        "store-vanishes",
-        f"after umount -l: {codes}; answered in {secs:.1f}s, SIGTERM "
+        f"store-vanishes-{how}",
+        f"after {how}: {codes}; answered in {secs:.1f}s, SIGTERM "
         f"exit in {stop_secs:.1f}s")
     acked = [k for k in ("smtp small", "smtp big", "smtp new")
              if codes[k] == 250] + \
