@@ -27,6 +27,16 @@ void log_msg(enum log_level level, const struct log_ctx *ctx,
 #define log_warn(ctx, ...) log_msg(LOG_WARN, (ctx), __VA_ARGS__)
 #define log_error(ctx, ...) log_msg(LOG_ERROR, (ctx), __VA_ARGS__)
 
+/* The last defence of log_msg: copies in[0..len) to out (at most
+ * out_size-1 bytes, NUL-terminated), with every byte that could split or
+ * forge a line - CR, LF, NUL, other controls, DEL, and bytes that are not
+ * part of well-formed UTF-8 (overlongs, surrogates, stray continuations,
+ * truncated sequences) - written as \xHH; valid UTF-8 and printable ASCII
+ * pass unchanged. Stops at a character that does not fit whole. Returns
+ * the bytes written. log_msg runs every formatted message through it, so
+ * a value logged with %s can never end a line early (log injection). */
+size_t log_escape(char *out, size_t out_size, const char *in, size_t len);
+
 /* Renders client-supplied bytes for a log line: at most out_size-1 bytes,
  * printable ASCII kept, everything else (CR, LF, '"', '\\', controls,
  * 8-bit) as \xHH, truncated with "..." if long. Returns out. */
