@@ -410,7 +410,8 @@ parse_smtp(const struct pctx *p, const config_setting_t *s, struct config *c)
 {
 	static const char *const keys[] = { "max_message_size",
 		"max_recipients", "max_errors", "timeout_seconds",
-		"reject_bare_lf", NULL };
+		"reject_bare_lf", "max_connections", "max_connections_per_ip",
+		"limit_loopback", "data_time_seconds", NULL };
 	const config_setting_t *e;
 	uint64_t v;
 	int rc;
@@ -444,6 +445,25 @@ parse_smtp(const struct pctx *p, const config_setting_t *s, struct config *c)
 	if ((e = config_setting_get_member(s, "reject_bare_lf")) != NULL &&
 	    (rc = get_bool(p, e, &c->smtp_reject_bare_lf)) != 0)
 		return rc;
+	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
+		if ((rc = get_uint(p, e, 1, SMTP_CONNS_MAX, &v)) != 0)
+			return rc;
+		c->smtp_max_connections = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "max_connections_per_ip")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 1, SMTP_CONNS_PER_IP_MAX, &v)) != 0)
+			return rc;
+		c->smtp_max_connections_per_ip = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "limit_loopback")) != NULL &&
+	    (rc = get_bool(p, e, &c->smtp_limit_loopback)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "data_time_seconds")) != NULL) {
+		if ((rc = get_uint(p, e, 1, SMTP_DATA_TIME_MAX, &v)) != 0)
+			return rc;
+		c->smtp_data_time_seconds = (unsigned)v;
+	}
 	return 0;
 }
 
@@ -451,7 +471,9 @@ static int
 parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 {
 	static const char *const keys[] = { "quota_bytes", "quota_messages",
-		"login_timeout_seconds", NULL };
+		"login_timeout_seconds", "max_connections",
+		"max_connections_per_ip", "limit_loopback",
+		"literal_time_seconds", NULL };
 	const config_setting_t *e;
 	uint64_t v;
 	int rc;
@@ -477,6 +499,26 @@ parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 		         CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP, &v)) != 0)
 			return rc;
 		c->imap_login_timeout_seconds = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
+		if ((rc = get_uint(p, e, 1, IMAP_CONNS_MAX, &v)) != 0)
+			return rc;
+		c->imap_max_connections = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "max_connections_per_ip")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 1, IMAP_CONNS_PER_IP_MAX, &v)) != 0)
+			return rc;
+		c->imap_max_connections_per_ip = (unsigned)v;
+	}
+	if ((e = config_setting_get_member(s, "limit_loopback")) != NULL &&
+	    (rc = get_bool(p, e, &c->imap_limit_loopback)) != 0)
+		return rc;
+	if ((e = config_setting_get_member(s, "literal_time_seconds")) !=
+	    NULL) {
+		if ((rc = get_uint(p, e, 1, IMAP_LITERAL_TIME_MAX, &v)) != 0)
+			return rc;
+		c->imap_literal_time_seconds = (unsigned)v;
 	}
 	return 0;
 }
@@ -969,10 +1011,26 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "  # it"
 	    " to CRLF. Command lines always reject them. Default false.\n"
 	    "  reject_bare_lf = %s;\n"
+	    "  # Sessions at once (421 4.7.0 past it). Default 1000, cap "
+	    "10000.\n"
+	    "  max_connections = %u;\n"
+	    "  # Sessions at once from one client address. Default 50, cap "
+	    "1000.\n"
+	    "  max_connections_per_ip = %u;\n"
+	    "  # true: the per-address cap applies to 127.0.0.1 and ::1 "
+	    "too. Default\n  # false.\n"
+	    "  limit_loopback = %s;\n"
+	    "  # Seconds a message's data may take, plus one per 500 bytes "
+	    "received\n  # (slow senders get 421 4.4.2). Default and cap 300, "
+	    "at least 1.\n"
+	    "  data_time_seconds = %u;\n"
 	    "};\n\n",
 	    (unsigned long long)c->smtp_max_message_size,
 	    c->smtp_max_recipients, c->smtp_max_errors, c->smtp_timeout_seconds,
-	    c->smtp_reject_bare_lf ? "true" : "false");
+	    c->smtp_reject_bare_lf ? "true" : "false", c->smtp_max_connections,
+	    c->smtp_max_connections_per_ip,
+	    c->smtp_limit_loopback ? "true" : "false",
+	    c->smtp_data_time_seconds);
 	rc |= buf_printf(b,
 	    "imap = {\n"
 	    "  # Quota per user over all mailboxes (RFC 9208): bytes, or "
@@ -986,10 +1044,25 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "and cap 60,\n  # at least 10. (After login: 30 minutes, RFC "
 	    "9051.)\n"
 	    "  login_timeout_seconds = %u;\n"
+	    "  # Sessions at once (* BYE past it). Default 1000, cap 10000.\n"
+	    "  max_connections = %u;\n"
+	    "  # Sessions at once from one client address. Default 50, cap "
+	    "1000.\n"
+	    "  max_connections_per_ip = %u;\n"
+	    "  # true: the per-address cap applies to 127.0.0.1 and ::1 "
+	    "too. Default\n  # false.\n"
+	    "  limit_loopback = %s;\n"
+	    "  # Seconds a command's literals may take, plus one per 500 "
+	    "bytes\n  # received (slow senders get * BYE). Default and cap "
+	    "300, at least 1.\n"
+	    "  literal_time_seconds = %u;\n"
 	    "};\n\n",
 	    (unsigned long long)c->imap_quota_bytes,
 	    (unsigned long long)c->imap_quota_messages,
-	    c->imap_login_timeout_seconds);
+	    c->imap_login_timeout_seconds, c->imap_max_connections,
+	    c->imap_max_connections_per_ip,
+	    c->imap_limit_loopback ? "true" : "false",
+	    c->imap_literal_time_seconds);
 	rc |= buf_printf(b,
 	    "store = {\n"
 	    "  # Seconds an unreferenced blob is kept before `despatch store "

@@ -49,6 +49,25 @@
 #define IMAP_AUTH_DELAY_BASE_MS 1000u
 #define IMAP_AUTH_DELAY_MAX_MS	15000u
 
+/* Sessions at once over all IMAP listeners, and from one client
+ * address (Dovecot's login processes default to 1000 clients; a flood
+ * from one address must not take them all). Past either cap: "* BYE" and
+ * close. Defaults (lib/config.c) 1000 and 50; config may lower these hard
+ * caps. Loopback peers are exempt from the per-address cap unless
+ * imap.limit_loopback is set. */
+#define IMAP_CONNS_MAX	      10000
+#define IMAP_CONNS_PER_IP_MAX 1000
+
+/* Slow senders (slowloris) inside literals: from the first literal of a
+ * command to its end (APPEND's message included), the bytes must arrive
+ * within IMAP_LITERAL_TIME_MAX seconds plus one second per
+ * IMAP_LITERAL_RATE_MIN bytes; past that: "* BYE" and close. Each byte
+ * resets the idle timer, so without this a literal trickled one byte at a
+ * time would hold the session for days. Config may lower the base time
+ * (imap.literal_time_seconds), not the rate. */
+#define IMAP_LITERAL_TIME_MAX 300
+#define IMAP_LITERAL_RATE_MIN 500
+
 /* Output queued before streaming commands (FETCH) wait for a drain. */
 #define IMAP_OUT_HIGH (256 * 1024)
 #define IMAP_OUT_LOW  (64 * 1024)

@@ -76,6 +76,21 @@ listener_closed(void *ctx)
 	check_done(srv);
 }
 
+/* Config may lower a cap of imap/limits.h, never raise it. */
+static void
+clamp(struct config *c)
+{
+	if (c->imap_max_connections == 0 ||
+	    c->imap_max_connections > IMAP_CONNS_MAX)
+		c->imap_max_connections = IMAP_CONNS_MAX;
+	if (c->imap_max_connections_per_ip == 0 ||
+	    c->imap_max_connections_per_ip > IMAP_CONNS_PER_IP_MAX)
+		c->imap_max_connections_per_ip = IMAP_CONNS_PER_IP_MAX;
+	if (c->imap_literal_time_seconds == 0 ||
+	    c->imap_literal_time_seconds > IMAP_LITERAL_TIME_MAX)
+		c->imap_literal_time_seconds = IMAP_LITERAL_TIME_MAX;
+}
+
 int
 imap_server_start(uv_loop_t *loop, const struct config *cfg, struct store *st,
     struct tls_ctx *tls, struct imap_server **out, struct err *err)
@@ -89,6 +104,7 @@ imap_server_start(uv_loop_t *loop, const struct config *cfg, struct store *st,
 
 	srv->loop = loop;
 	srv->cfg = *cfg;
+	clamp(&srv->cfg);
 	srv->st = st;
 	srv->tls = tls_ctx_ref(tls);
 	srv->throttle = auth_throttle_new(&to);
@@ -136,6 +152,7 @@ imap_server_reload(struct imap_server *srv, const struct config *cfg,
 	/* Listeners are not rebound (a change needs a restart). */
 	memcpy(next.listeners, srv->cfg.listeners, sizeof(next.listeners));
 	next.n_listeners = srv->cfg.n_listeners;
+	clamp(&next);
 	srv->cfg = next;
 	if (tls != srv->tls) {
 		struct tls_ctx *old = srv->tls;

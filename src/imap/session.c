@@ -690,12 +690,19 @@ process(struct imap_session *s, struct slice in)
 				return used;
 			break;
 		case IMAP_PARSE_DONE:
+			pv->lit_clock = false;
 			dispatch(s, imap_parser_command(pv->parser));
 			break;
 		case IMAP_PARSE_LITERAL:
+			if (!pv->lit_clock) {
+				pv->lit_clock = true;
+				pv->lit_start = uv_now(s->srv->loop);
+				pv->lit_bytes = 0;
+			}
 			literal(s);
 			break;
 		case IMAP_PARSE_ERROR:
+			pv->lit_clock = false;
 			why = imap_parser_error(pv->parser, &tag, &is_limit);
 			if (tag.len == 0)
 				tag = SLICE_LIT("*");
@@ -709,6 +716,19 @@ process(struct imap_session *s, struct slice in)
 	return used;
 }
 
+/* Slowloris: every byte resets the idle timer, so a command's literals
+ * must also arrive within lit_time_ms plus 1 s per IMAP_LITERAL_RATE_MIN
+ * bytes (limits.h), counted from its first literal. */
+static bool
+literal_too_slow(const struct imap_session *s)
+{
+	const struct imap_session_priv *pv = s->priv;
+	uint64_t allowed =
+	    pv->lit_time_ms + pv->lit_bytes * 1000 / IMAP_LITERAL_RATE_MIN;
+
+	return uv_now(s->srv->loop) - pv->lit_start > allowed;
+}
+
 static size_t
 on_data(void *ctx, struct slice in)
 {
@@ -718,8 +738,18 @@ on_data(void *ctx, struct slice in)
 	int zr;
 	bool progress;
 
+	if (pv->lit_clock && literal_too_slow(s)) {
+		log_info(&s->log,
+		    "event=reject reason=literal-too-slow bytes=%llu ms=%llu",
+		    (unsigned long long)pv->lit_bytes,
+		    (unsigned long long)(uv_now(s->srv->loop) - pv->lit_start));
+		imap_bye(s, "Literal data too slow");
+		return in.len;
+	}
 	if (!pv->compress) {
 		used = process(s, in);
+		if (pv->lit_clock)
+			pv->lit_bytes += used;
 		goto out;
 	}
 	do {
@@ -745,6 +775,8 @@ on_data(void *ctx, struct slice in)
 		}
 		if (pv->zin_len > 0) {
 			n = process(s, slice_make(pv->zin, pv->zin_len));
+			if (pv->lit_clock)
+				pv->lit_bytes += n;
 			if (n > 0) {
 				memmove(pv->zin, pv->zin + n, pv->zin_len - n);
 				pv->zin_len -= n;
@@ -987,6 +1019,32 @@ is_loopback(const char *peer)
 	    strncmp(peer, "::ffff:127.", 11) == 0;
 }
 
+/* The connection caps (limits.h IMAP_CONNS_*): NULL if s may stay, else
+ * the reason. s is already on the server's list. Sessions already
+ * closing (refused ones among them) do not count. */
+static const char *
+over_cap(const struct imap_session *s)
+{
+	const struct imap_server *srv = s->srv;
+	const struct imap_session_priv *o;
+	size_t all = 0, same = 0;
+
+	for (o = srv->sessions; o != NULL; o = o->next) {
+		if (o->conn == NULL || o->closing)
+			continue;
+		all++;
+		if (strcmp(o->peer, s->priv->peer) == 0)
+			same++;
+	}
+	if (all > srv->cfg.imap_max_connections)
+		return "too-many-connections";
+	if (!srv->cfg.imap_limit_loopback && s->priv->loopback)
+		return NULL;
+	return same > srv->cfg.imap_max_connections_per_ip
+	    ? "too-many-connections-from-address"
+	    : NULL;
+}
+
 void
 imap_session_accept(struct imap_server *srv, uv_stream_t *server,
     bool implicit_tls)
@@ -996,6 +1054,7 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	struct imap_session_priv *pv;
 	struct net_conn *c;
 	struct buf caps;
+	const char *cap;
 
 	if (net_conn_accept(srv->loop, server, &c) != 0)
 		return;
@@ -1018,6 +1077,7 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	s->quota_bytes = cfg->imap_quota_bytes;
 	s->quota_messages = cfg->imap_quota_messages;
 	pv->bad_max = IMAP_BAD_MAX_PREAUTH;
+	pv->lit_time_ms = (uint64_t)cfg->imap_literal_time_seconds * 1000;
 	buf_init(&pv->out, OUT_MAX);
 	pv->t_kick = timer_new(s);
 	pv->t_poll = timer_new(s);
@@ -1045,6 +1105,12 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	        : IMAP_TIMEOUT_PREAUTH_MS);
 	if (srv->shutting_down) {
 		imap_bye(s, "Server shutting down");
+		return;
+	}
+	if ((cap = over_cap(s)) != NULL) {
+		log_info(&s->log, "event=reject reason=%s peer=%s sessions=%zu",
+		    cap, pv->peer, srv->n_sessions);
+		imap_bye(s, "Too many connections");
 		return;
 	}
 	buf_init(&caps, 4096);

@@ -16,6 +16,14 @@ config_defaults(struct config *c)
 	c->smtp_max_errors = 10;
 	c->smtp_timeout_seconds = 300;
 	c->smtp_reject_bare_lf = false;
+	c->smtp_max_connections = 1000;
+	c->smtp_max_connections_per_ip = 50;
+	c->smtp_limit_loopback = false;
+	c->smtp_data_time_seconds = 300;
+	c->imap_max_connections = 1000;
+	c->imap_max_connections_per_ip = 50;
+	c->imap_limit_loopback = false;
+	c->imap_literal_time_seconds = 300;
 	c->blob_gc_grace_seconds = 24 * 3600;
 	c->commit_batch_max = 256;
 	c->imap_login_timeout_seconds = 60;

@@ -52,6 +52,14 @@ struct config {
 	unsigned smtp_max_errors;
 	unsigned smtp_timeout_seconds; /* idle command timeout */
 	bool smtp_reject_bare_lf;      /* default false: normalise in DATA */
+	/* Connection caps (smtp/limits.h SMTP_CONNS_*): sessions at once,
+	 * and from one address; loopback peers count against the latter
+	 * only with smtp_limit_loopback. */
+	unsigned smtp_max_connections;	      /* default 1000 */
+	unsigned smtp_max_connections_per_ip; /* default 50 */
+	bool smtp_limit_loopback;	      /* default false */
+	/* Base seconds for a message's data (SMTP_DATA_TIME_MAX). */
+	unsigned smtp_data_time_seconds; /* default 300 */
 
 	/* IMAP quota (RFC 9208), the same for every user; 0: unlimited.
 	 * APPENDLIMIT is smtp_max_message_size. */
@@ -60,6 +68,12 @@ struct config {
 	/* Autologout before login (RFC 9051 §5.4 leaves it to the server;
 	 * imap/limits.h IMAP_TIMEOUT_PREAUTH_MS is the cap). */
 	unsigned imap_login_timeout_seconds;
+	/* As the smtp_ ones, for IMAP (imap/limits.h IMAP_CONNS_*,
+	 * IMAP_LITERAL_TIME_MAX). */
+	unsigned imap_max_connections;	      /* default 1000 */
+	unsigned imap_max_connections_per_ip; /* default 50 */
+	bool imap_limit_loopback;	      /* default false */
+	unsigned imap_literal_time_seconds;   /* default 300 */
 
 	/* Submission (587/465), per authenticated user over the last hour;
 	 * past either: 451 4.7.1. 0: unlimited. */

@@ -45,6 +45,27 @@
  * 5321 §4.5.3.2.7 asks for 5 minutes; config may lower it. */
 #define SMTP_TIMEOUT_MAX 300
 
+/* Sessions at once over all SMTP listeners, and from one client address.
+ * Each session costs a descriptor, its input buffer and its arena; a
+ * flood from one address must not take every slot (Postfix's anvil
+ * allows 50 per client by default). Past either cap the new connection
+ * gets 421 4.7.0 and is closed. Defaults (lib/config.c): 1000 and 50;
+ * config may lower these hard caps. Loopback peers are exempt from the
+ * per-address cap unless smtp.limit_loopback is set (local tools and
+ * benchmarks open many sessions from 127.0.0.1). */
+#define SMTP_CONNS_MAX	      10000
+#define SMTP_CONNS_PER_IP_MAX 1000
+
+/* Slow senders (slowloris): the idle timeout is reset by every byte, so
+ * a client trickling one byte every few seconds would hold a session for
+ * hours. A message's data (DATA, or all BDAT chunks of a transaction)
+ * must arrive within SMTP_DATA_TIME_MAX seconds plus one second per
+ * SMTP_DATA_RATE_MIN bytes received (Postfix 3.7's smtpd_min_data_rate,
+ * 500 bytes/s); past that: 421 4.4.2 and close. Config may lower the base
+ * time (smtp.data_time_seconds), not the rate. */
+#define SMTP_DATA_TIME_MAX 300
+#define SMTP_DATA_RATE_MIN 500
+
 /* Failed AUTH (submission), as IMAP's LOGIN: the answer waits 1 s after
  * the first failure of an address or user, doubling up to 15 s; 10
  * failures ban the address or user for 5 minutes after the last one

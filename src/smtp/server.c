@@ -29,6 +29,15 @@ clamp(struct config *c)
 	if (c->smtp_timeout_seconds == 0 ||
 	    c->smtp_timeout_seconds > SMTP_TIMEOUT_MAX)
 		c->smtp_timeout_seconds = SMTP_TIMEOUT_MAX;
+	if (c->smtp_max_connections == 0 ||
+	    c->smtp_max_connections > SMTP_CONNS_MAX)
+		c->smtp_max_connections = SMTP_CONNS_MAX;
+	if (c->smtp_max_connections_per_ip == 0 ||
+	    c->smtp_max_connections_per_ip > SMTP_CONNS_PER_IP_MAX)
+		c->smtp_max_connections_per_ip = SMTP_CONNS_PER_IP_MAX;
+	if (c->smtp_data_time_seconds == 0 ||
+	    c->smtp_data_time_seconds > SMTP_DATA_TIME_MAX)
+		c->smtp_data_time_seconds = SMTP_DATA_TIME_MAX;
 }
 
 static void

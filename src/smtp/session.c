@@ -216,6 +216,35 @@ feed_lines(struct smtp_session *s, struct slice in)
 }
 
 static bool
+in_data(const struct smtp_session *s)
+{
+	return (s->state & (SMTP_STATE_DATA | SMTP_STATE_CHUNKING)) != 0 ||
+	    s->input == SMTP_IN_DATA || s->input == SMTP_IN_CHUNK;
+}
+
+/* Slowloris: every byte resets the idle timer, so a message's data must
+ * also arrive within data_time_ms plus 1 s per SMTP_DATA_RATE_MIN bytes
+ * (limits.h). Starts the clock when data begins, stops it outside. */
+static bool
+data_too_slow(struct smtp_session *s)
+{
+	uint64_t now = uv_now(s->srv->loop), allowed;
+
+	if (!in_data(s)) {
+		s->data_clock = false;
+		return false;
+	}
+	if (!s->data_clock) {
+		s->data_clock = true;
+		s->data_start = now;
+		s->data_bytes = 0;
+		return false;
+	}
+	allowed = s->data_time_ms + s->data_bytes * 1000 / SMTP_DATA_RATE_MIN;
+	return now - s->data_start > allowed;
+}
+
+static bool
 stalled(const struct smtp_session *s)
 {
 	return s->closing || s->conn == NULL || s->starttls_now ||
@@ -229,6 +258,15 @@ on_data(void *ctx, struct slice in)
 	size_t total = 0, n;
 	enum smtp_input mode;
 
+	if (!stalled(s) && data_too_slow(s)) {
+		log_info(&s->log,
+		    "event=reject reason=data-too-slow bytes=%llu ms=%llu",
+		    (unsigned long long)s->data_bytes,
+		    (unsigned long long)(uv_now(s->srv->loop) - s->data_start));
+		store_msg_free(&s->msg);
+		smtp_close_421(s, "4.4.2 Data rate too low");
+		return in.len;
+	}
 	while (total < in.len && !stalled(s)) {
 		struct slice rest = slice_skip(in, total);
 
@@ -253,6 +291,8 @@ on_data(void *ctx, struct slice in)
 			n = 0;
 		}
 		total += n;
+		if (mode == SMTP_IN_DATA || mode == SMTP_IN_CHUNK)
+			s->data_bytes += n;
 		if (n == 0 && s->input == mode)
 			break; /* needs more input */
 	}
@@ -312,10 +352,45 @@ smtp_session_shutdown(struct smtp_session *s, bool force)
 	smtp_close_421(s, "4.3.2 Service shutting down");
 }
 
+static bool
+is_loopback(const char *peer)
+{
+	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
+	    strncmp(peer, "::ffff:127.", 11) == 0;
+}
+
+/* The connection caps (limits.h SMTP_CONNS_*): NULL if s may stay, else
+ * the reason. s is already on the server's list. */
+static const char *
+over_cap(const struct smtp_session *s)
+{
+	const struct smtp_server *srv = s->srv;
+	const struct smtp_session *o;
+	size_t all = 0, same = 0;
+
+	/* Sessions already closing (refused ones among them) do not count:
+	 * a flood must not lock out the address once it stops. */
+	for (o = srv->sessions; o != NULL; o = o->next) {
+		if (o->conn == NULL || o->closing)
+			continue;
+		all++;
+		if (strcmp(o->peer, s->peer) == 0)
+			same++;
+	}
+	if (all > srv->cfg.smtp_max_connections)
+		return "too-many-connections";
+	if (!srv->cfg.smtp_limit_loopback && is_loopback(s->peer))
+		return NULL;
+	return same > srv->cfg.smtp_max_connections_per_ip
+	    ? "too-many-connections-from-address"
+	    : NULL;
+}
+
 void
 smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
     enum smtp_kind kind)
 {
+	const char *cap;
 	const struct config *cfg = &srv->cfg;
 	struct smtp_session *s;
 	struct net_conn *c;
@@ -337,6 +412,7 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
 	s->kind = kind;
 	s->submission = kind != SMTP_KIND_MX;
 	s->reject_bare_lf = cfg->smtp_reject_bare_lf || s->submission;
+	s->data_time_ms = (uint64_t)cfg->smtp_data_time_seconds * 1000;
 	s->tls = tls_ctx_ref(srv->tls);
 	s->state = SMTP_STATE_GREETED;
 	s->input = SMTP_IN_LINE;
@@ -363,6 +439,12 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
 	net_conn_set_timeout(c, cfg->smtp_timeout_seconds * 1000);
 	if (srv->shutting_down) {
 		smtp_close_421(s, "4.3.2 Service shutting down");
+		return;
+	}
+	if ((cap = over_cap(s)) != NULL) {
+		log_info(&s->log, "event=reject reason=%s peer=%s sessions=%zu",
+		    cap, s->peer, srv->n_sessions);
+		smtp_close_421(s, "4.7.0 Too many connections");
 		return;
 	}
 	smtp_reply(s, "220 %s ESMTP despatch", s->hostname);

@@ -116,6 +116,7 @@ struct smtp_session {
 	uint64_t max_size;
 	unsigned max_rcpt, max_errors;
 	bool reject_bare_lf;
+	uint64_t data_time_ms; /* base time of a message's data */
 	struct tls_ctx *tls; /* reference, for STARTTLS; may be NULL */
 
 	enum smtp_kind kind;
@@ -151,6 +152,10 @@ struct smtp_session {
 	bool bdat_used, chunk_last;
 	uint64_t chunk_left;
 	char msgid[25];
+	/* Slow senders (SMTP_DATA_RATE_MIN): when the message's data began
+	 * (uv_now) and how many bytes have come since. */
+	bool data_clock;
+	uint64_t data_start, data_bytes;
 	/* DSN (RFC 3461) and routing. */
 	enum smtp_ret ret;
 	char envid[SMTP_ENVID_MAX + 1]; /* "" none */
