@@ -181,10 +181,14 @@ on_retry(uv_timer_t *t)
 		    l->addr, l->port, now - l->paused_at);
 }
 
-/* Stops accepting until on_retry finds descriptors free again. */
+/* Stops accepting until on_retry finds descriptors free again. reason:
+ * "fd-margin" or libuv's name of the accept error. */
 static void
 pause_accept(struct net_listener *l, const char *reason)
 {
+	bool fds = strcmp(reason, "fd-margin") == 0 ||
+	    strcmp(reason, "EMFILE") == 0 || strcmp(reason, "ENFILE") == 0;
+
 	uint64_t now = uv_now(l->loop);
 
 	if (l->tcp == NULL || l->closing)
@@ -200,10 +204,11 @@ pause_accept(struct net_listener *l, const char *reason)
 	if (!l->logged || now - l->logged_at >= NET_LISTEN_LOG_MS) {
 		log_warn(&listen_log,
 		    "event=accept-paused addr=%s port=%u reason=%s "
-		    "fd_margin=%d retry_ms=%d pauses=%lu note=\"out of file "
-		    "descriptors: new connections wait in the backlog\"",
+		    "fd_margin=%d retry_ms=%d pauses=%lu note=\"%s: new "
+		    "connections wait in the backlog\"",
 		    l->addr, l->port, reason, NET_LISTEN_FD_MARGIN,
-		    NET_LISTEN_RETRY_MS, l->pauses);
+		    NET_LISTEN_RETRY_MS, l->pauses,
+		    fds ? "out of file descriptors" : "accept failed");
 		l->logged = l->this_logged = true;
 		l->logged_at = now;
 		l->pauses = 0;
