@@ -3,22 +3,43 @@
 
 - A full disk: the data dir is a small tmpfs (`despatch init` into it),
   filled through SMTP until `452 4.3.1`. Nothing acknowledged is lost, an
-  IMAP APPEND gets a NO and its session goes on, a submission to a remote
-  recipient gets 452 and leaves no queue entry, the server stays up; once
-  the tmpfs is made bigger, service comes back without a restart, and
-  after a restart every acknowledged message is byte-identical and
-  `store verify` passes.
-- Too many open files: serve under a low RLIMIT_NOFILE, flooded with
-  connections until it runs out of descriptors: no busy loop (CPU time of
-  the process stays low), a log line, existing sessions keep working, new
-  connections are accepted once others close; an ingest that cannot open
-  its blob file gets a 4xx.
-- A store that vanishes mid-session (the tmpfs lazily unmounted under open
-  SMTP and IMAP sessions): 4xx for new mail, NO/BYE for IMAP, no crash,
-  no hang, a log line naming the store.
+  IMAP APPEND gets NO [OVERQUOTA] and its session goes on, a submission to
+  a remote recipient gets 452 and leaves no queue entry, the server stays
+  up; once the tmpfs is made bigger, service comes back without a
+  restart, and after a restart every acknowledged message is
+  byte-identical and `store verify` passes. Also: SIGKILL while full, and
+  a restart while still full (xfail until the store can open on a full
+  disk).
+- Too many open files: serve's RLIMIT_NOFILE lowered, then flooded with
+  connections: no busy loop (CPU time of the process stays low), a log
+  line, existing sessions keep working (8 descriptors stay free for
+  them), new connections are accepted once others close; an ingest or an
+  APPEND that cannot open its blob file gets a 4xx / NO.
+- A store that vanishes mid-session (the tmpfs lazily unmounted, or
+  DATA/store deleted or renamed, under open SMTP and IMAP sessions): no
+  crash, no hang, every command answered; xfail while new mail still gets
+  250 (it lands in files that are gone).
+- SIGKILL under IMAP APPEND load: every OK'd APPEND byte-identical at its
+  APPENDUID. The SMTP SIGKILL-under-load test (every 250'd message present
+  and byte-identical after kills and restarts) is test_kill.py.
 
-The SIGKILL-under-load test (every 250'd message present and
-byte-identical after kills and restarts) is test_kill.py.
+What the admin sees (serve's log on stderr):
+- disk full: `event=reject cmd=DATA reason=full` per refused message,
+  `event=commit-failed ... err=full`, `proto=store event=fts_index
+  status=full` while the search index cannot catch up; clients get
+  `452 4.3.1` / `NO [OVERQUOTA] Out of space`. Nothing to restart: free
+  space and service resumes within the next transaction.
+- out of descriptors: `proto=net event=accept-paused addr=.. port=..
+  reason=fd-margin` (at most one line per 10 s per listener, `pauses=N`
+  counts the others), then `event=accept-resumed paused_ms=..`; clients
+  wait in the listen backlog meanwhile. `451 4.3.0` and
+  `event=fetch_read error=... Too many open files` if the store itself
+  hits the limit. Raise `LimitNOFILE` / `ulimit -n`.
+- store gone (with the store-side check proposed in the resources
+  report): `event=commit-failed ... err=temp msg="store DATA/store is
+  gone (...): unmounted, moved or deleted while open"`, `451 4.3.0` to
+  SMTP, `NO [UNAVAILABLE]` to APPEND/STORE; reads of what was open go on.
+  Stop serve, put the store back (mount, rename), start serve.
 
 Everything here needs root (tmpfs mounts, rlimits); every mount is undone
 in teardown, every loop is bounded in count and time.
