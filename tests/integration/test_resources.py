@@ -66,6 +66,8 @@ from conftest import (HOST, PASSWORD, USERS, record_figure, strip_trace,
 from msgs import addr, multipart_with_attachment, plain
 from outbound_util import configure, queue_list, submission, wait_submission
 
+from conftest import Raw  # the raw SMTP client (BDAT)
+
 MiB = 1024 * 1024
 
 
@@ -361,6 +363,22 @@ def test_disk_full_452_then_recovers(tmpfs_despatch):
     sub.quit()
     out, rows = queue_list(d)
     assert not rows, f"queue entry after a refused submission:\n{out}"
+
+    # CHUNKING while full: every BDAT answered (452), the session in step.
+    r = Raw(d.port, timeout=20)
+    assert r.reply()[0] == 220
+    r.ehlo()
+    assert r.cmd("MAIL FROM:<filler@example.org>")[0] == 250
+    assert r.cmd(f"RCPT TO:<{addr('alice')}>")[0] == 250
+    msg = big(rng, "bdat while full", 600 * 1024)
+    half = len(msg) // 2
+    r.send(f"BDAT {half}\r\n".encode() + msg[:half])
+    first = r.reply()
+    r.send(f"BDAT {len(msg) - half} LAST\r\n".encode() + msg[half:])
+    last = r.reply()
+    assert first[0] in (250, 452) and last[0] == 452, (first, last)
+    assert r.cmd("NOOP")[0] == 250
+    r.close()
 
     # Space comes back: no restart, the same sessions work again.
     remount(d.mnt, "32m")
