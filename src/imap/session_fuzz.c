@@ -269,6 +269,20 @@ teardown(void)
 		abort();
 }
 
+/* Removes the temp dirs of earlier runs that died (a crash skips
+ * atexit): "despatch-fuzz-imap-<pid>-XXXXXX" whose process is gone. */
+static void
+remove_stale(void)
+{
+	char cmd[256];
+
+	(void)snprintf(cmd, sizeof(cmd),
+	    "for d in /dev/shm/despatch-fuzz-imap-*-*; do p=${d#*-imap-}; "
+	    "p=${p%%%%-*}; [ -d \"$d\" ] && ! kill -0 \"$p\" 2>/dev/null && "
+	    "rm -rf \"$d\"; done; true");
+	(void)system(cmd);
+}
+
 static void
 cleanup_at_exit(void)
 {
@@ -281,12 +295,15 @@ cleanup_at_exit(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char tmpl[] = "/dev/shm/despatch-fuzz-imap-XXXXXX";
+	char tmpl[64];
 
 	(void)argc;
 	(void)argv;
 	(void)signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_ERROR);
+	remove_stale();
+	(void)snprintf(tmpl, sizeof(tmpl),
+	    "/dev/shm/despatch-fuzz-imap-%ld-XXXXXX", (long)getpid());
 	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
 		abort();
 	(void)snprintf(dir, sizeof(dir), "%s", tmpl);

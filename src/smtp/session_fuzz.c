@@ -159,6 +159,20 @@ teardown(void)
 		abort();
 }
 
+/* Removes the temp dirs of earlier runs that died (a crash skips
+ * atexit): "despatch-fuzz-smtp-<pid>-XXXXXX" whose process is gone. */
+static void
+remove_stale(void)
+{
+	char cmd[256];
+
+	(void)snprintf(cmd, sizeof(cmd),
+	    "for d in /dev/shm/despatch-fuzz-smtp-*-*; do p=${d#*-smtp-}; "
+	    "p=${p%%%%-*}; [ -d \"$d\" ] && ! kill -0 \"$p\" 2>/dev/null && "
+	    "rm -rf \"$d\"; done; true");
+	(void)system(cmd);
+}
+
 static void
 cleanup_at_exit(void)
 {
@@ -171,12 +185,15 @@ cleanup_at_exit(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char tmpl[] = "/dev/shm/despatch-fuzz-smtp-XXXXXX";
+	char tmpl[64];
 
 	(void)argc;
 	(void)argv;
 	(void)signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_ERROR);
+	remove_stale();
+	(void)snprintf(tmpl, sizeof(tmpl),
+	    "/dev/shm/despatch-fuzz-smtp-%ld-XXXXXX", (long)getpid());
 	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
 		abort();
 	(void)snprintf(dir, sizeof(dir), "%s", tmpl);
