@@ -66,6 +66,7 @@ from conftest import (HOST, PASSWORD, USERS, record_figure, strip_trace,
 from msgs import addr, multipart_with_attachment, plain
 from outbound_util import configure, queue_list, submission, wait_submission
 
+import conftest  # its server_prlimit, where there is one
 from conftest import Raw  # the raw SMTP client (BDAT)
 
 MiB = 1024 * 1024
@@ -704,6 +705,48 @@ def test_too_many_open_files(server):
         f"flood closed; ingest without a descriptor: {store_code}; "
         f"{cpu_knock:.2f}s CPU for 20 connections at the limit; {n} "
         f"messages byte-identical")
+
+
+def test_accept_emfile_no_busy_loop(server):
+    """libuv's own EMFILE handling closes a spare descriptor, accepts and
+    closes the waiting connections, and opens the spare again; when the
+    spare cannot be reopened (another thread took the slot, or, as here,
+    the limit is below the spare's number) libuv reports EMFILE and calls
+    accept() again at once, forever: before the listener paused on an
+    accept error, this test's server burnt a CPU in that loop and its
+    existing session got no answer (NOOP timed out)."""
+    d = server
+    wait_imap(d)
+    pid = d.proc.pid
+    prlimit = getattr(conftest, "server_prlimit", resource.prlimit)
+    soft, hard = prlimit(pid, resource.RLIMIT_NOFILE)
+    c = smtp(d, timeout=10)
+    settle_fds(pid)
+    knocks = []
+    try:
+        prlimit(pid, resource.RLIMIT_NOFILE, (3, hard))
+        cpu0 = proc_cpu(pid)
+        for _ in range(5):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((HOST, d.port))
+            knocks.append(s)
+        time.sleep(2.0)
+        cpu = proc_cpu(pid) - cpu0
+        assert cpu < 0.5, f"{cpu:.2f}s CPU in 2s: accept() busy loop"
+        assert c.noop()[0] == 250, "the loop is stuck"
+        assert "reason=EMFILE" in d.stderr_text(), "no log line"
+    finally:
+        prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for s in knocks:
+            s.close()
+    c2 = smtp(d, timeout=10)  # listening again
+    assert c2.noop()[0] == 250
+    c2.quit()
+    c.quit()
+    record_figure("accept-emfile", f"RLIMIT_NOFILE 3 below libuv's spare: "
+                  f"{cpu:.2f}s CPU in 2s, old session answered, new "
+                  f"session served once the limit was back")
 
 
 # --- a store that vanishes mid-session ------------------------------------------
