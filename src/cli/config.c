@@ -473,7 +473,7 @@ parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 	static const char *const keys[] = { "quota_bytes", "quota_messages",
 		"login_timeout_seconds", "max_connections",
 		"max_connections_per_ip", "limit_loopback",
-		"literal_time_seconds", NULL };
+		"command_time_seconds", NULL };
 	const config_setting_t *e;
 	uint64_t v;
 	int rc;
@@ -514,11 +514,11 @@ parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 	if ((e = config_setting_get_member(s, "limit_loopback")) != NULL &&
 	    (rc = get_bool(p, e, &c->imap_limit_loopback)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "literal_time_seconds")) !=
+	if ((e = config_setting_get_member(s, "command_time_seconds")) !=
 	    NULL) {
-		if ((rc = get_uint(p, e, 1, IMAP_LITERAL_TIME_MAX, &v)) != 0)
+		if ((rc = get_uint(p, e, 1, IMAP_COMMAND_TIME_MAX, &v)) != 0)
 			return rc;
-		c->imap_literal_time_seconds = (unsigned)v;
+		c->imap_command_time_seconds = (unsigned)v;
 	}
 	return 0;
 }
@@ -1021,8 +1021,8 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "too. Default\n  # false.\n"
 	    "  limit_loopback = %s;\n"
 	    "  # Seconds a message's data may take, plus one per 500 bytes "
-	    "received\n  # (slow senders get 421 4.4.2). Default and cap 300, "
-	    "at least 1.\n"
+	    "received,\n  # and a command line (slow senders get 421 4.4.2). "
+	    "Default and cap\n  # 300, at least 1.\n"
 	    "  data_time_seconds = %u;\n"
 	    "};\n\n",
 	    (unsigned long long)c->smtp_max_message_size,
@@ -1052,17 +1052,17 @@ render(const struct config *c, unsigned port_offset, struct buf *b)
 	    "  # true: the per-address cap applies to 127.0.0.1 and ::1 "
 	    "too. Default\n  # false.\n"
 	    "  limit_loopback = %s;\n"
-	    "  # Seconds a command's literals may take, plus one per 500 "
-	    "bytes\n  # received (slow senders get * BYE). Default and cap "
-	    "300, at least 1.\n"
-	    "  literal_time_seconds = %u;\n"
+	    "  # Seconds a command may take to arrive, literals included, "
+	    "plus one per\n  # 500 bytes (slow senders get * BYE). Default "
+	    "and cap 300, at least 1.\n"
+	    "  command_time_seconds = %u;\n"
 	    "};\n\n",
 	    (unsigned long long)c->imap_quota_bytes,
 	    (unsigned long long)c->imap_quota_messages,
 	    c->imap_login_timeout_seconds, c->imap_max_connections,
 	    c->imap_max_connections_per_ip,
 	    c->imap_limit_loopback ? "true" : "false",
-	    c->imap_literal_time_seconds);
+	    c->imap_command_time_seconds);
 	rc |= buf_printf(b,
 	    "store = {\n"
 	    "  # Seconds an unreferenced blob is kept before `despatch store "

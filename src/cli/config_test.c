@@ -29,7 +29,11 @@ static const char valid[] =
     "  max_errors = 5;\n"
     "  timeout_seconds = 60;\n"
     "  reject_bare_lf = true;\n"
+    "  max_connections = 200; max_connections_per_ip = 5;\n"
+    "  limit_loopback = true; data_time_seconds = 30;\n"
     "};\n"
+    "imap = { max_connections = 300; max_connections_per_ip = 7;"
+    " limit_loopback = true; command_time_seconds = 40; };\n"
     "store = { gc_grace_seconds = 3600; commit_batch_max = 64; };\n"
     "submission = { max_messages_per_hour = 10; max_recipients_per_hour"
     " = 0; };\n"
@@ -65,6 +69,14 @@ test_valid(void **state)
 	assert_int_equal(c.smtp_max_errors, 5);
 	assert_int_equal(c.smtp_timeout_seconds, 60);
 	assert_true(c.smtp_reject_bare_lf);
+	assert_int_equal(c.smtp_max_connections, 200);
+	assert_int_equal(c.smtp_max_connections_per_ip, 5);
+	assert_true(c.smtp_limit_loopback);
+	assert_int_equal(c.smtp_data_time_seconds, 30);
+	assert_int_equal(c.imap_max_connections, 300);
+	assert_int_equal(c.imap_max_connections_per_ip, 7);
+	assert_true(c.imap_limit_loopback);
+	assert_int_equal(c.imap_command_time_seconds, 40);
 	assert_int_equal(c.blob_gc_grace_seconds, 3600);
 	assert_int_equal(c.commit_batch_max, 64);
 	assert_int_equal(c.submission_max_messages_per_hour, 10);
@@ -102,6 +114,14 @@ test_defaults(void **state)
 	assert_int_equal(c.smtp_max_message_size, d.smtp_max_message_size);
 	assert_int_equal(c.smtp_max_recipients, d.smtp_max_recipients);
 	assert_int_equal(c.commit_batch_max, d.commit_batch_max);
+	assert_int_equal(c.smtp_max_connections, 1000);
+	assert_int_equal(c.smtp_max_connections_per_ip, 50);
+	assert_false(c.smtp_limit_loopback);
+	assert_int_equal(c.smtp_data_time_seconds, 300);
+	assert_int_equal(c.imap_max_connections, 1000);
+	assert_int_equal(c.imap_max_connections_per_ip, 50);
+	assert_false(c.imap_limit_loopback);
+	assert_int_equal(c.imap_command_time_seconds, 300);
 	assert_string_equal(c.tls_cert, "/d/tls/cert.pem");
 	assert_string_equal(c.tls_key, "/d/tls/key.pem");
 }
@@ -161,6 +181,10 @@ test_write_roundtrip(void **state)
 	assert_non_null(strstr(text, "retry_min_seconds = 300;"));
 	assert_non_null(strstr(text, "lifetime_seconds = 432000;"));
 	assert_non_null(strstr(text, "routes = ( );"));
+	assert_non_null(strstr(text, "max_connections_per_ip = 50;"));
+	assert_non_null(strstr(text, "limit_loopback = false;"));
+	assert_non_null(strstr(text, "data_time_seconds = 300;"));
+	assert_non_null(strstr(text, "command_time_seconds = 300;"));
 	free(text);
 	(void)unlink(path);
 	(void)rmdir(dir);
@@ -238,6 +262,22 @@ static const struct bad_case bad[] = {
 	    "below the minimum of 10" },
 	{ LISTEN "smtp = { timeout_seconds = 301; };\n",
 	    "smtp.timeout_seconds: 301 is over the cap of 300" },
+	/* connection caps and slow-sender bounds, at cap and cap+1 */
+	{ LISTEN "smtp = { max_connections = 10001; };\n",
+	    "smtp.max_connections: 10001 is over the cap of 10000" },
+	{ LISTEN "smtp = { max_connections = 0; };\n", "below the minimum" },
+	{ LISTEN "smtp = { max_connections_per_ip = 1001; };\n",
+	    "over the cap of 1000" },
+	{ LISTEN "smtp = { data_time_seconds = 301; };\n",
+	    "smtp.data_time_seconds: 301 is over the cap of 300" },
+	{ LISTEN "smtp = { data_time_seconds = 0; };\n", "below the minimum" },
+	{ LISTEN "smtp = { limit_loopback = 1; };\n", "must be true or false" },
+	{ LISTEN "imap = { max_connections = 10001; };\n",
+	    "imap.max_connections: 10001 is over the cap of 10000" },
+	{ LISTEN "imap = { max_connections_per_ip = 1001; };\n",
+	    "over the cap of 1000" },
+	{ LISTEN "imap = { command_time_seconds = 301; };\n",
+	    "imap.command_time_seconds: 301 is over the cap of 300" },
 	{ LISTEN "smtp = { reject_bare_lf = 1; };\n",
 	    "must be true or false, not an integer" },
 	{ LISTEN "smtp = { max_recipients = 1.5; };\n",

@@ -58,15 +58,15 @@
 #define IMAP_CONNS_MAX	      10000
 #define IMAP_CONNS_PER_IP_MAX 1000
 
-/* Slow senders (slowloris) inside literals: from the first literal of a
- * command to its end (APPEND's message included), the bytes must arrive
- * within IMAP_LITERAL_TIME_MAX seconds plus one second per
- * IMAP_LITERAL_RATE_MIN bytes; past that: "* BYE" and close. Each byte
- * resets the idle timer, so without this a literal trickled one byte at a
- * time would hold the session for days. Config may lower the base time
- * (imap.literal_time_seconds), not the rate. */
-#define IMAP_LITERAL_TIME_MAX 300
-#define IMAP_LITERAL_RATE_MIN 500
+/* Slow senders (slowloris): every byte resets the idle timer, so a
+ * command (or an AUTHENTICATE or IDLE line) trickled one byte at a time
+ * would hold the session for days. From its first byte to its end,
+ * literals included (APPEND's message too), a command must arrive within
+ * IMAP_COMMAND_TIME_MAX seconds plus one second per
+ * IMAP_COMMAND_RATE_MIN bytes; past that: "* BYE" and close. Config may
+ * lower the base time (imap.command_time_seconds), not the rate. */
+#define IMAP_COMMAND_TIME_MAX 300
+#define IMAP_COMMAND_RATE_MIN 500
 
 /* Output queued before streaming commands (FETCH) wait for a drain. */
 #define IMAP_OUT_HIGH (256 * 1024)

@@ -86,9 +86,9 @@ clamp(struct config *c)
 	if (c->imap_max_connections_per_ip == 0 ||
 	    c->imap_max_connections_per_ip > IMAP_CONNS_PER_IP_MAX)
 		c->imap_max_connections_per_ip = IMAP_CONNS_PER_IP_MAX;
-	if (c->imap_literal_time_seconds == 0 ||
-	    c->imap_literal_time_seconds > IMAP_LITERAL_TIME_MAX)
-		c->imap_literal_time_seconds = IMAP_LITERAL_TIME_MAX;
+	if (c->imap_command_time_seconds == 0 ||
+	    c->imap_command_time_seconds > IMAP_COMMAND_TIME_MAX)
+		c->imap_command_time_seconds = IMAP_COMMAND_TIME_MAX;
 }
 
 int

@@ -653,6 +653,7 @@ process(struct imap_session *s, struct slice in)
 				break;
 			}
 			used += n;
+			pv->cmd_clock = false; /* the line is whole */
 			if (pv->mode == IMAP_IN_IDLE) {
 				pv->mode = IMAP_IN_CMD;
 				imap_session_poll(s, false);
@@ -690,19 +691,14 @@ process(struct imap_session *s, struct slice in)
 				return used;
 			break;
 		case IMAP_PARSE_DONE:
-			pv->lit_clock = false;
+			pv->cmd_clock = false;
 			dispatch(s, imap_parser_command(pv->parser));
 			break;
 		case IMAP_PARSE_LITERAL:
-			if (!pv->lit_clock) {
-				pv->lit_clock = true;
-				pv->lit_start = uv_now(s->srv->loop);
-				pv->lit_bytes = 0;
-			}
 			literal(s);
 			break;
 		case IMAP_PARSE_ERROR:
-			pv->lit_clock = false;
+			pv->cmd_clock = false;
 			why = imap_parser_error(pv->parser, &tag, &is_limit);
 			if (tag.len == 0)
 				tag = SLICE_LIT("*");
@@ -716,17 +712,17 @@ process(struct imap_session *s, struct slice in)
 	return used;
 }
 
-/* Slowloris: every byte resets the idle timer, so a command's literals
- * must also arrive within lit_time_ms plus 1 s per IMAP_LITERAL_RATE_MIN
- * bytes (limits.h), counted from its first literal. */
+/* Slowloris: every byte resets the idle timer, so a command, literals
+ * included, must also arrive within cmd_time_ms plus 1 s per
+ * IMAP_COMMAND_RATE_MIN bytes (limits.h), counted from its first byte. */
 static bool
-literal_too_slow(const struct imap_session *s)
+command_too_slow(const struct imap_session *s)
 {
 	const struct imap_session_priv *pv = s->priv;
 	uint64_t allowed =
-	    pv->lit_time_ms + pv->lit_bytes * 1000 / IMAP_LITERAL_RATE_MIN;
+	    pv->cmd_time_ms + pv->cmd_bytes * 1000 / IMAP_COMMAND_RATE_MIN;
 
-	return uv_now(s->srv->loop) - pv->lit_start > allowed;
+	return uv_now(s->srv->loop) - pv->cmd_start > allowed;
 }
 
 static size_t
@@ -738,18 +734,26 @@ on_data(void *ctx, struct slice in)
 	int zr;
 	bool progress;
 
-	if (pv->lit_clock && literal_too_slow(s)) {
+	if (pv->cmd_clock && command_too_slow(s)) {
 		log_info(&s->log,
-		    "event=reject reason=literal-too-slow bytes=%llu ms=%llu",
-		    (unsigned long long)pv->lit_bytes,
-		    (unsigned long long)(uv_now(s->srv->loop) - pv->lit_start));
-		imap_bye(s, "Literal data too slow");
+		    "event=reject reason=command-too-slow bytes=%llu ms=%llu",
+		    (unsigned long long)pv->cmd_bytes,
+		    (unsigned long long)(uv_now(s->srv->loop) - pv->cmd_start));
+		imap_bye(s, "Command data too slow");
 		return in.len;
+	}
+	if (!pv->cmd_clock && in.len > 0 &&
+	    !(s->cmd != NULL && pv->mode == IMAP_IN_CMD)) {
+		/* The first byte of a command (or of an IDLE/SASL line):
+		 * stopped when the parser or take_line has it whole. */
+		pv->cmd_clock = true;
+		pv->cmd_start = uv_now(s->srv->loop);
+		pv->cmd_bytes = 0;
 	}
 	if (!pv->compress) {
 		used = process(s, in);
-		if (pv->lit_clock)
-			pv->lit_bytes += used;
+		if (pv->cmd_clock)
+			pv->cmd_bytes += used;
 		goto out;
 	}
 	do {
@@ -775,8 +779,8 @@ on_data(void *ctx, struct slice in)
 		}
 		if (pv->zin_len > 0) {
 			n = process(s, slice_make(pv->zin, pv->zin_len));
-			if (pv->lit_clock)
-				pv->lit_bytes += n;
+			if (pv->cmd_clock)
+				pv->cmd_bytes += n;
 			if (n > 0) {
 				memmove(pv->zin, pv->zin + n, pv->zin_len - n);
 				pv->zin_len -= n;
@@ -1077,7 +1081,7 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	s->quota_bytes = cfg->imap_quota_bytes;
 	s->quota_messages = cfg->imap_quota_messages;
 	pv->bad_max = IMAP_BAD_MAX_PREAUTH;
-	pv->lit_time_ms = (uint64_t)cfg->imap_literal_time_seconds * 1000;
+	pv->cmd_time_ms = (uint64_t)cfg->imap_command_time_seconds * 1000;
 	buf_init(&pv->out, OUT_MAX);
 	pv->t_kick = timer_new(s);
 	pv->t_poll = timer_new(s);

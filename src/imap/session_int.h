@@ -97,10 +97,10 @@ struct imap_session_priv {
 	struct imap_parser *parser;
 	enum imap_input_mode mode;
 	uint64_t stream_left; /* IMAP_IN_STREAM */
-	/* Slow senders (IMAP_LITERAL_RATE_MIN): since the command's first
-	 * literal (uv_now), and the bytes read since. */
-	bool lit_clock;
-	uint64_t lit_start, lit_bytes, lit_time_ms;
+	/* Slow senders (IMAP_COMMAND_RATE_MIN): since the first byte of
+	 * the command (or line) being read (uv_now), and the bytes since. */
+	bool cmd_clock;
+	uint64_t cmd_start, cmd_bytes, cmd_time_ms;
 	unsigned bad, bad_max;
 	struct slice tag; /* of the running command (tagbuf) */
 	char tagbuf[512];

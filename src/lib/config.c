@@ -23,7 +23,7 @@ config_defaults(struct config *c)
 	c->imap_max_connections = 1000;
 	c->imap_max_connections_per_ip = 50;
 	c->imap_limit_loopback = false;
-	c->imap_literal_time_seconds = 300;
+	c->imap_command_time_seconds = 300;
 	c->blob_gc_grace_seconds = 24 * 3600;
 	c->commit_batch_max = 256;
 	c->imap_login_timeout_seconds = 60;

@@ -58,7 +58,8 @@ struct config {
 	unsigned smtp_max_connections;	      /* default 1000 */
 	unsigned smtp_max_connections_per_ip; /* default 50 */
 	bool smtp_limit_loopback;	      /* default false */
-	/* Base seconds for a message's data (SMTP_DATA_TIME_MAX). */
+	/* Base seconds for a message's data, and the time for a command
+	 * line (SMTP_DATA_TIME_MAX). */
 	unsigned smtp_data_time_seconds; /* default 300 */
 
 	/* IMAP quota (RFC 9208), the same for every user; 0: unlimited.
@@ -69,11 +70,11 @@ struct config {
 	 * imap/limits.h IMAP_TIMEOUT_PREAUTH_MS is the cap). */
 	unsigned imap_login_timeout_seconds;
 	/* As the smtp_ ones, for IMAP (imap/limits.h IMAP_CONNS_*,
-	 * IMAP_LITERAL_TIME_MAX). */
+	 * IMAP_COMMAND_TIME_MAX: base seconds for a command to arrive). */
 	unsigned imap_max_connections;	      /* default 1000 */
 	unsigned imap_max_connections_per_ip; /* default 50 */
 	bool imap_limit_loopback;	      /* default false */
-	unsigned imap_literal_time_seconds;   /* default 300 */
+	unsigned imap_command_time_seconds;   /* default 300 */
 
 	/* Submission (587/465), per authenticated user over the last hour;
 	 * past either: 451 4.7.1. 0: unlimited. */

@@ -61,8 +61,10 @@
  * hours. A message's data (DATA, or all BDAT chunks of a transaction)
  * must arrive within SMTP_DATA_TIME_MAX seconds plus one second per
  * SMTP_DATA_RATE_MIN bytes received (Postfix 3.7's smtpd_min_data_rate,
- * 500 bytes/s); past that: 421 4.4.2 and close. Config may lower the base
- * time (smtp.data_time_seconds), not the rate. */
+ * 500 bytes/s); past that: 421 4.4.2 and close. A command line (at most
+ * SMTP_LINE_MAX bytes, or one being discarded as too long) must likewise
+ * be whole within SMTP_DATA_TIME_MAX seconds of its first byte. Config may
+ * lower the base time (smtp.data_time_seconds), not the rate. */
 #define SMTP_DATA_TIME_MAX 300
 #define SMTP_DATA_RATE_MIN 500
 

@@ -267,6 +267,15 @@ on_data(void *ctx, struct slice in)
 		smtp_close_421(s, "4.4.2 Data rate too low");
 		return in.len;
 	}
+	if (!stalled(s) && s->line_clock &&
+	    uv_now(s->srv->loop) - s->line_start > s->data_time_ms) {
+		log_info(&s->log,
+		    "event=reject reason=line-too-slow bytes=%zu ms=%llu",
+		    in.len,
+		    (unsigned long long)(uv_now(s->srv->loop) - s->line_start));
+		smtp_close_421(s, "4.4.2 Command too slow");
+		return in.len;
+	}
 	while (total < in.len && !stalled(s)) {
 		struct slice rest = slice_skip(in, total);
 
@@ -293,6 +302,8 @@ on_data(void *ctx, struct slice in)
 		total += n;
 		if (mode == SMTP_IN_DATA || mode == SMTP_IN_CHUNK)
 			s->data_bytes += n;
+		else if (mode == SMTP_IN_LINE && n > 0)
+			s->line_clock = false; /* a whole line was taken */
 		if (n == 0 && s->input == mode)
 			break; /* needs more input */
 	}
@@ -306,6 +317,19 @@ on_data(void *ctx, struct slice in)
 			s->closing = true;
 		return in.len;
 	}
+	/* Slowloris between commands: a partial line (or one being skipped
+	 * as too long) starts the clock that data_too_slow's base time
+	 * bounds. Not while stalled: the server, not the client, is slow. */
+	if (stalled(s))
+		s->line_clock = false;
+	else if ((s->input == SMTP_IN_LINE && total < in.len) ||
+	    s->input == SMTP_IN_SKIP) {
+		if (!s->line_clock) {
+			s->line_clock = true;
+			s->line_start = uv_now(s->srv->loop);
+		}
+	} else
+		s->line_clock = false;
 	smtp_flush(s);
 	return total;
 }

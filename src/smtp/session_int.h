@@ -156,6 +156,9 @@ struct smtp_session {
 	 * (uv_now) and how many bytes have come since. */
 	bool data_clock;
 	uint64_t data_start, data_bytes;
+	/* The same for a partial command line: since when it waits. */
+	bool line_clock;
+	uint64_t line_start;
 	/* DSN (RFC 3461) and routing. */
 	enum smtp_ret ret;
 	char envid[SMTP_ENVID_MAX + 1]; /* "" none */

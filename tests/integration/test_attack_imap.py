@@ -3,7 +3,7 @@
 test, against one real `despatch serve` shared by the module, with lowered
 limits (config): at most 8 sessions from one address, loopback included
 (imap.limit_loopback), 40 at once, and 2 s (plus 1 s per 500 bytes) for a
-command's literals. Each must end in a clear protocol error (BAD, NO,
+command to arrive, literals included. Each must end in a clear protocol error (BAD, NO,
 `* BYE`), bounded memory (VmRSS) and time, and a server still serving:
 after every test a fresh client logs in and selects INBOX, and every line
 of the server's log is one well-formed event line.
@@ -30,7 +30,7 @@ IMAP_LIMITS = {
     "max_connections": 40,
     "max_connections_per_ip": 8,
     "limit_loopback": "true",
-    "literal_time_seconds": 2,
+    "command_time_seconds": 2,
 }
 
 
@@ -331,7 +331,7 @@ def trickle(c, data, interval, limit_s):
 def test_slowloris_append_literal_cut_off(im):
     """APPEND's message trickled one byte per 0.5 s: every byte resets the
     30-minute autologout, but a command's literals must come within
-    imap.literal_time_seconds (2 s here) plus 1 s per 500 bytes: `* BYE`
+    imap.command_time_seconds (2 s here) plus 1 s per 500 bytes: `* BYE`
     after about 2 s; nothing is stored."""
     c = logged_in(im, "127.0.1.7")
     before = c.cmd("STATUS INBOX (MESSAGES)").untagged
@@ -360,6 +360,26 @@ def test_slowloris_login_literal_cut_off(im):
     print(f"LOGIN literal trickle cut after {took:.1f} s: {text.strip()!r}")
     assert "* BYE" in text, text
     assert took < 8, took
+
+
+def test_slowloris_command_line_cut_off(im):
+    """A command line trickled before login, and an IDLE's DONE trickled
+    after: each must arrive within imap.command_time_seconds of its first
+    byte."""
+    c = imap_from(im, "127.0.1.8")
+    took, text = trickle(c, b"L1 LOGIN alice@example.test secret\r\n", 0.5,
+                         20)
+    c.close()
+    print(f"command line trickle cut after {took:.1f} s: {text.strip()!r}")
+    assert "* BYE" in text and took < 8, (took, text)
+    c = logged_in(im, "127.0.1.8")
+    c.ok("SELECT INBOX")
+    c.send(b"I1 IDLE\r\n")
+    assert c.read_resp().raw.startswith(b"+")
+    took, text = trickle(c, b"DO" + b"N" * 40 + b"E\r\n", 0.5, 20)
+    c.close()
+    print(f"IDLE DONE trickle cut after {took:.1f} s: {text.strip()!r}")
+    assert "* BYE" in text and took < 8, (took, text)
 
 
 # --- connection floods -------------------------------------------------------------

@@ -874,6 +874,24 @@ def test_slowloris_bdat_trickle_cut_off(mx):
     assert took < 8, took
 
 
+def test_slowloris_command_line_trickle_cut_off(mx):
+    """A command line trickled one byte per 0.5 s (and one too long to
+    keep, being discarded): each must be whole within
+    smtp.data_time_seconds (2 s here) of its first byte: 421 4.4.2."""
+    for line in (b"MAIL FROM:<slow@example.org>\r\n",
+                 b"NOOP " + b"x" * 3000 + b"\r\n"):
+        c = mx_conn(mx, "127.0.0.13")
+        c.ehlo()
+        if len(line) > 2048:  # straight into the discard mode
+            c.send(line[:2100])
+            line = line[2100:]
+        took, text = trickle(c, line, 0.5, 20)
+        c.close()
+        print(f"command trickle cut after {took:.1f} s: {text.strip()!r}")
+        assert "421 4.4.2" in text, text
+        assert took < 8, took
+
+
 # --- connection floods -------------------------------------------------------------
 def open_many(d, src, n, port=None):
     """n connections from src; [(conn, first reply code)]."""
