@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import HOST, PASSWORD, USERS
+from conftest import HOST, PASSWORD, USERS, record_figure
 from imap_util import Imap, Literal, addr, imap_port, quote, tls_context
 from test_attack_smtp import (assert_log_clean, attack_despatch, log_bytes,
                               new_log_text, rss_kb, set_in_group)
@@ -288,7 +288,6 @@ def test_log_injection_through_mailbox_names_and_login_names(im):
     for name in (b"plain-ok", b"a\r\nb", b"x\x00y", b"\xff\xfe",
                  b"esc\x1b[2Jx", b"cr\rlf", b"tab\tx", b"del\x7fx"):
         r = c.cmd("CREATE", Literal(name))
-        print(name, r.status, r.text)
         if name == b"plain-ok":
             assert r.status == "OK", r
         else:  # control characters and invalid UTF-8: refused
@@ -339,7 +338,8 @@ def test_slowloris_append_literal_cut_off(im):
     assert c.read_resp().raw.startswith(b"+")
     took, text = trickle(c, b"Subject: slow\r\n\r\n" + b"x" * 1980, 0.5, 20)
     c.close()
-    print(f"APPEND trickle cut after {took:.1f} s: {text.strip()!r}")
+    record_figure("attack IMAP APPEND trickle cut after",
+                  f"{took:.1f} s: {text.strip()!r}")
     assert "* BYE" in text and "too slow" in text, text
     assert took < 8, took
     c = logged_in(im, "127.0.1.7")
@@ -370,7 +370,8 @@ def test_slowloris_command_line_cut_off(im):
     took, text = trickle(c, b"L1 LOGIN alice@example.test secret\r\n", 0.5,
                          20)
     c.close()
-    print(f"command line trickle cut after {took:.1f} s: {text.strip()!r}")
+    record_figure("attack IMAP pre-login line trickle cut after",
+                  f"{took:.1f} s: {text.strip()!r}")
     assert "* BYE" in text and took < 8, (took, text)
     c = logged_in(im, "127.0.1.8")
     c.ok("SELECT INBOX")
@@ -409,7 +410,8 @@ def test_connection_flood_one_address_bye(im):
         time.sleep(0.2)
     assert ok
     grew = rss_kb(im) - before
-    print(f"58 IMAP connections from one address: RSS +{grew} KiB")
+    record_figure("attack IMAP 58 connections from one address",
+                  f"RSS +{grew} KiB")
     assert grew < 32 * 1024, grew
 
 

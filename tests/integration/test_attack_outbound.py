@@ -13,15 +13,13 @@ Covered elsewhere and not repeated: a never-ending greeting, one 200 KB
 line, a greeting without CRLF, bare LF, garbage, mixed multi-line codes,
 a lying STARTTLS (test_outbound_hostile.py's
 test_hostile_first_mx_then_good_one)."""
-import re
 import socket
 import ssl
-import threading
 import time
 
 import pytest
 
-from conftest import USERS
+from conftest import USERS, record_figure
 from fake_mx import FakeMX, ScriptedMX, read_line, self_signed
 from outbound_util import Outbound, message, submit, wait_for
 from test_attack_smtp import (assert_log_clean, attack_despatch, rss_kb)
@@ -225,7 +223,6 @@ def test_cve_2021_38371_starttls_response_injection_outbound(env):
              via_good(env, "injection"), 40, "the message delivered")
     time.sleep(0.5)
     rec = STATE["inj"]
-    print("hostile server saw:", [(k, v[:40]) for k, v in rec])
     early = [v for k, v in rec if k == "early"]
     assert early and early[0] == b"", \
         f"client sent {early!r} before our EHLO answer: it took the " \
@@ -260,8 +257,9 @@ def test_hostile_mx_endless_multiline_reply(env):
     before = rss_kb(env.d)
     _, took = deliver_and_wait(env, "endless.test", "endless reply")
     grew = rss_kb(env.d) - before
-    print(f"endless reply: given up in {took:.1f} s after the server sent "
-          f"{STATE['endless_lines']} lines; RSS +{grew} KiB")
+    record_figure("attack outbound endless EHLO reply",
+                  f"given up in {took:.1f} s after the server sent "
+                  f"{STATE['endless_lines']} lines; RSS +{grew} KiB")
     assert grew < 16 * 1024, grew
     assert took < 25, took
 

@@ -19,18 +19,18 @@ on port 25, one server each) and test_starttls_discards_injected_plaintext
 (CVE-2011-0411 on port 25), test_submission.py's test_bad_login_same_535
 and test_bare_lf_rejected."""
 import base64
+import os
 import re
-import smtplib
 import socket
 import ssl
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import HOST, PASSWORD, SAN_ENV, USERS, Despatch, strip_trace
+from conftest import (HOST, PASSWORD, SAN_ENV, USERS, Despatch,
+                      record_figure, strip_trace)
 from outbound_util import (configure, queue_list, sub_port, wait_submission,
                            with_env)
 
@@ -69,6 +69,13 @@ def set_in_group(d, group, settings):
         if n == 0:
             body = body + f"  {k} = {v};\n"
     p.write_text(text[:start] + body + text[end:])
+
+
+def cpu_s(d):
+    """User + system CPU seconds the server process has used."""
+    fields = Path(f"/proc/{d.proc.pid}/stat").read_text().rsplit(")", 1)[1]
+    f = fields.split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(d):
@@ -519,17 +526,16 @@ def test_header_and_log_injection_through_ehlo_mail_rcpt_parameters(mx):
                  b" RET=HDRS",
                  b"MAIL FROM:<a\x1b\xff@example.org>"):
         code, lines = c.cmd(mail)
-        assert code is not None, lines
-        if code == 250:
-            c.cmd("RSET")
+        # xtext decoding to a control character, an unknown parameter,
+        # a control byte in the path: all refused
+        assert code in (501, 555), (mail, lines)
     assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250
     for rcpt in (b"RCPT TO:<carol@example.test> NOTIFY=SUCCESS "
                  b"ORCPT=rfc822;c+0D+0AX-Injected:+20yes@example.test",
                  b"RCPT TO:<carol@example.test> X=\x1b\xff",
                  b"RCPT TO:<carol\x1b\xff\x7f@example.test>"):
         code, lines = c.cmd(rcpt)
-        print(rcpt, lines)
-        assert code is not None, lines
+        assert code in (501, 555), (rcpt, lines)
     code, lines = c.cmd("RCPT TO:<carol@example.test>")
     assert code == 250, lines
     assert c.cmd("DATA")[0] == 354
@@ -674,7 +680,7 @@ def imap_fetch_structure(d, timeout=30):
 def mime_check(d, msg, src, label, expect):
     """Delivers msg (expect: 250, or 552 for past a MIME limit); when
     stored, IMAP reads its structure. Time and memory bounded."""
-    before = rss_kb(d)
+    before, cpu0 = rss_kb(d), cpu_s(d)
     t0 = time.monotonic()
     code, lines = big_delivery(d, msg, src)
     took = time.monotonic() - t0
@@ -682,9 +688,11 @@ def mime_check(d, msg, src, label, expect):
     if code == 552:
         assert "5.3.4" in lines[0], lines
     ftook = imap_fetch_structure(d) if code == 250 else 0
-    grew = rss_kb(d) - before
-    print(f"{label}: {len(msg)} bytes, {code}, deliver {took:.1f} s, "
-          f"IMAP {ftook:.1f} s, RSS +{grew} KiB")
+    grew, cpu = rss_kb(d) - before, cpu_s(d) - cpu0
+    record_figure(f"attack {label}", f"{len(msg)} bytes, {code}, deliver "
+                  f"{took:.1f} s, IMAP {ftook:.1f} s, server CPU {cpu:.1f} "
+                  f"s, RSS +{grew} KiB")
+    assert cpu < 15, cpu
     # A message of 10,000 parts costs ~45 MB of peak memory under ASan
     # (not kept: the next one does not add to it).
     assert grew < 96 * 1024, grew
@@ -856,7 +864,8 @@ def test_slowloris_data_trickle_cut_off(mx):
     assert c.cmd("DATA")[0] == 354
     took, text = trickle(c, small_msg("slow") * 10, 0.5, 20)
     c.close()
-    print(f"DATA trickle cut after {took:.1f} s: {text.strip()!r}")
+    record_figure("attack SMTP DATA trickle cut after",
+                  f"{took:.1f} s: {text.strip()!r}")
     assert "421 4.4.2" in text, text
     assert took < 8, took
 
@@ -869,7 +878,8 @@ def test_slowloris_bdat_trickle_cut_off(mx):
     c.send(b"BDAT 100000 LAST\r\n")
     took, text = trickle(c, b"z" * 1000, 0.5, 20)
     c.close()
-    print(f"BDAT trickle cut after {took:.1f} s: {text.strip()!r}")
+    record_figure("attack SMTP BDAT trickle cut after",
+                  f"{took:.1f} s: {text.strip()!r}")
     assert "421 4.4.2" in text, text
     assert took < 8, took
 
@@ -887,7 +897,8 @@ def test_slowloris_command_line_trickle_cut_off(mx):
             line = line[2100:]
         took, text = trickle(c, line, 0.5, 20)
         c.close()
-        print(f"command trickle cut after {took:.1f} s: {text.strip()!r}")
+        record_figure("attack SMTP command-line trickle cut after",
+                      f"{took:.1f} s: {text.strip()!r}")
         assert "421 4.4.2" in text, text
         assert took < 8, took
 
@@ -931,7 +942,8 @@ def test_connection_flood_one_address_421(mx):
         time.sleep(0.2)
     assert code == 220
     grew = rss_kb(mx) - before
-    print(f"58 connections from one address: RSS +{grew} KiB")
+    record_figure("attack SMTP 58 connections from one address",
+                  f"RSS +{grew} KiB")
     assert grew < 32 * 1024, grew
 
 
@@ -978,12 +990,13 @@ def test_password_guessing_submission_delays_grow_then_ban(mx):
         code, lines = c.reply(40)
         answers.append((time.monotonic() - t0, code, lines[0]))
         c.close()
-    print("failure answer times:", [round(a[0], 1) for a in answers])
+    record_figure("attack submission AUTH failure answer times",
+                  str([round(a[0], 1) for a in answers]))
     assert all(a[1] == 535 for a in answers), answers
     assert len({a[2] for a in answers}) == 1, answers
     for (took, _, _), floor in zip(answers, (0.9, 1.9, 3.9)):
         assert took >= floor, answers
-    assert answers[-1][0] < 8, answers
+    assert answers[-1][0] < 15, answers
     # 7 more failures at once (answers not awaited), then the right
     # password: refused unverified.
     since = len(log_bytes(mx))
