@@ -22,7 +22,12 @@
 #include "lib/banned.h"
 #include "lib/str.h"
 
-#define CERT_DAYS 3650
+/* 397 days: the CA/Browser Forum's ceiling for publicly trusted server
+ * certificates since 2020 (398). Ten years, as before, is what scanners
+ * (testssl.sh: ">= 10 years is way too long", HIGH) rightly flag: a key
+ * that never rotates. `despatch init` on a new data dir, or the openssl
+ * command in docs/security.md, makes a fresh one. */
+#define CERT_DAYS 397
 
 static int
 ssl_fail(struct err *err, const char *what)

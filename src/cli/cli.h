@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/err.h"
 
@@ -54,8 +55,9 @@ int cli_opts_parse(int argc, char **argv, struct cli_opts *o,
 
 /* Opens DATA/store for an admin command (no loop: commits are inline).
  * Refuses a data dir without a store rather than creating one, so that a
- * mistyped --data does not make a new empty store. Prints the error;
- * returns CLI_EXIT_OK or CLI_EXIT_FAIL. */
+ * mistyped --data does not make a new empty store. As root, first
+ * becomes DATA's owner for good (cli_priv_drop), unless that is root. Prints
+ * the error; returns CLI_EXIT_OK or CLI_EXIT_FAIL. */
 int cli_store_open(const char *data, struct store **out);
 
 /* Checks local@domain roughly (one @, both sides non-empty, domain a
@@ -64,5 +66,43 @@ bool cli_address_ok(const char *what, const char *addr);
 
 /* Writes all of p to fd; -1 with errno on failure. */
 int cli_write_all(int fd, const void *p, size_t n);
+
+/* --- privileges ---------------------------------------------------------
+ * Started as root, despatch runs as the owner of its data dir (`init`, as
+ * root, creates the system user CLI_USER and gives it the data dir): the
+ * server after binding its ports, the admin commands before they open the
+ * store (a root-owned SQLite -wal/-shm or blob file would lock the server
+ * out). The user must be able to reach the data dir by its path (SQLite
+ * makes every path absolute): its parents must be searchable by it.
+ * Not root: nothing changes. */
+
+#define CLI_USER "despatch"
+
+/* Whom to run as. */
+struct cli_priv {
+	uid_t uid;
+	gid_t gid;
+	char name[64]; /* user name, or the uid in decimal */
+};
+
+/* Fills p from the owner of DATA (a folder): its uid, that user's
+ * primary group (the folder's group if the uid has no passwd entry).
+ * CLI_EXIT_OK, or CLI_EXIT_FAIL with errno set (stat failed; no message). */
+int cli_priv_owner(const char *data, struct cli_priv *p);
+/* For good: clears the supplementary groups, sets real, effective and
+ * saved gid, then uid, to p's, and checks that it took (setuid(0) must
+ * fail). CLI_EXIT_OK, or CLI_EXIT_FAIL with "<what>: ... refusing to run as
+ * root" printed; the caller must then exit. */
+int cli_priv_drop(const char *what, const struct cli_priv *p);
+/* For a while (root only): effective ids become p's, so that files made
+ * now belong to p; cli_priv_restore returns to root. Both apply to every
+ * thread (glibc). CLI_EXIT_OK or CLI_EXIT_FAIL (message printed). */
+int cli_priv_assume(const char *what, const struct cli_priv *p);
+int cli_priv_restore(const char *what);
+/* Whether the user p (NULL: the current effective user) can read, write
+ * and search DATA by that path; if not, prints why (a parent folder it
+ * cannot search, typically). CLI_EXIT_OK or CLI_EXIT_FAIL. */
+int cli_priv_reachable(const char *what, const char *data,
+    const struct cli_priv *p);
 
 #endif

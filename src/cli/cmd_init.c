@@ -2,11 +2,18 @@
 /* despatch init: a runnable data dir (config, self-signed certificate,
  * empty store, optionally the first domain). The config is written last:
  * its presence means "initialised", so an init that failed half-way can
- * simply be run again. */
+ * simply be run again. As root, init creates the system user `despatch`
+ * if missing and makes everything as that user. */
 #include <errno.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cert.h"
@@ -22,7 +29,10 @@ static const char usage_text[] =
     "Makes DIR (mode 0700) a data dir: DIR/despatch.conf listing every\n"
     "listener, a self-signed certificate for HOST in DIR/tls/, an empty\n"
     "store in DIR/store/, and DOMAIN as the first local domain.\n"
-    "Refuses to touch a DIR that already has a despatch.conf.\n\n"
+    "Refuses to touch a DIR that already has a despatch.conf.\n"
+    "As root, init creates the system user despatch (no login, home DIR)\n"
+    "if it does not exist, and DIR and all in it belong to that user;\n"
+    "`despatch serve` started as root runs as that user.\n\n"
     "  --hostname HOST    our name in greetings and Received: (default:\n"
     "                     this machine's host name)\n"
     "  --listen ADDRESS   numeric IPv4/IPv6 address to listen on\n"
@@ -75,6 +85,101 @@ make_dir(const char *path)
 	cli_error("init: mkdir %s: %s", path,
 	    errno == EEXIST ? "exists and is not a folder" : strerror(errno));
 	return -1;
+}
+
+/* --- root: the system user and its data dir --------------------------- */
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int
+chown_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)flag;
+	(void)f;
+	if (sb->st_uid == chown_uid && sb->st_gid == chown_gid)
+		return 0;
+	/* lchown, and nftw with FTW_PHYS: a symlink is never followed. */
+	if (lchown(path, chown_uid, chown_gid) == -1) {
+		cli_error("init: chown %s: %s", path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs useradd for CLI_USER; true if the user exists afterwards (another
+ * init may have made it at the same time). */
+static bool
+add_system_user(const char *home)
+{
+	const bool group = getgrnam(CLI_USER) != NULL;
+	const char *argv[] = { "useradd", "--system", "--no-create-home",
+		"--home-dir", home, "--shell", "/usr/sbin/nologin",
+		group ? "--gid" : "--user-group", group ? CLI_USER : NULL, NULL,
+		NULL };
+	int status = 0;
+	pid_t pid;
+
+	argv[group ? 9 : 8] = CLI_USER;
+	(void)fflush(stdout);
+	pid = fork();
+	if (pid == -1) {
+		cli_error("init: fork: %s", strerror(errno));
+		return false;
+	}
+	if (pid == 0) {
+		(void)dup2(STDERR_FILENO, STDOUT_FILENO);
+		(void)execv("/usr/sbin/useradd", (char *const *)argv);
+		(void)execvp("useradd", (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (getpwnam(CLI_USER) != NULL)
+		return true;
+	cli_error("init: `useradd --system ... %s` failed (status %d); create "
+	          "the user %s and run init again",
+	    CLI_USER, status, CLI_USER);
+	return false;
+}
+
+/* Root: makes sure CLI_USER exists, gives it DATA (already made) and all
+ * in it, and becomes CLI_USER for good. */
+static int
+become_owner(const char *data)
+{
+	char abs[PATH_MAX];
+	struct passwd *pw;
+	struct cli_priv p;
+
+	if (realpath(data, abs) == NULL) {
+		cli_error("init: %s: %s", data, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (getpwnam(CLI_USER) == NULL) {
+		if (!add_system_user(abs))
+			return CLI_EXIT_FAIL;
+		(void)printf("created system user %s\n", CLI_USER);
+	}
+	pw = getpwnam(CLI_USER);
+	if (pw == NULL || pw->pw_uid == 0) {
+		cli_error("init: user %s %s; refusing to run as root", CLI_USER,
+		    pw == NULL ? "vanished" : "has uid 0");
+		return CLI_EXIT_FAIL;
+	}
+	p.uid = pw->pw_uid;
+	p.gid = pw->pw_gid;
+	(void)str_copy(p.name, sizeof(p.name), CLI_USER);
+	chown_uid = p.uid;
+	chown_gid = p.gid;
+	if (nftw(abs, chown_one, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+		if (errno != 0)
+			cli_error("init: chown %s: %s", abs, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (cli_priv_drop("init", &p) != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	return cli_priv_reachable("init", abs, NULL);
 }
 
 static int
@@ -189,12 +294,17 @@ cli_cmd_init(int argc, char **argv)
 	c.listeners[4].kind = LISTENER_IMAPS;
 	c.listeners[4].port = 993 + (unsigned)io.offset;
 	for (size_t i = 0; i < c.n_listeners; i++)
-		(void)str_copy(c.listeners[i].addr,
-		    sizeof(c.listeners[i].addr), io.listen);
+		(void)str_copy(c.listeners[i].addr, sizeof(c.listeners[i].addr),
+		    io.listen);
 	(void)str_copy(c.tls_cert, sizeof(c.tls_cert), "tls/cert.pem");
 	(void)str_copy(c.tls_key, sizeof(c.tls_key), "tls/key.pem");
 
-	if (make_dir(o.data) != 0 || make_dir(tls) != 0)
+	if (make_dir(o.data) != 0)
+		return CLI_EXIT_FAIL;
+	/* As root, everything below is made by CLI_USER in its data dir. */
+	if (geteuid() == 0 && (rc = become_owner(o.data)) != CLI_EXIT_OK)
+		return rc;
+	if (make_dir(tls) != 0)
 		return CLI_EXIT_FAIL;
 	if (cli_cert_generate(io.hostname, cert, key, &err) != 0) {
 		cli_error_err("init: certificate", &err);

@@ -2,7 +2,9 @@
 /* despatch serve: runs the node in the foreground until SIGTERM/SIGINT.
  * One libuv loop owns the SMTP sessions; the store commits on its own
  * thread and reports back to this loop. SIGHUP re-reads the config and
- * applies it only if every value checks out. */
+ * the certificate and applies them only if every value checks out.
+ * Started as root it binds its ports, reads its key, and becomes the data
+ * dir's owner for good before the loop reads a byte from the network. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,10 +16,10 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "imap/imap.h"
 #include "lib/banned.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "imap/imap.h"
 #include "net/tls.h"
 #include "smtp/queue.h"
 #include "smtp/smtp.h"
@@ -33,8 +35,13 @@ static const char usage_text[] =
     "SIGTERM or SIGINT stops it gracefully: listeners close, idle\n"
     "sessions get 421, sessions sending a message have up to 10 seconds\n"
     "to finish. A second signal stops at once. SIGHUP re-reads the\n"
-    "config; if it is invalid the running config stays and the log says\n"
-    "why. Only one serve may run per data dir (DIR/serve.lock).\n";
+    "config and the TLS certificate and key (for new connections); if\n"
+    "either is invalid the running ones stay and the log says why.\n"
+    "Only one serve may run per data dir (DIR/serve.lock).\n\n"
+    "Started as root, serve binds its ports and reads its key, then runs\n"
+    "as the owner of DIR (user despatch after `despatch init` as root)\n"
+    "before it reads from the network; it refuses a DIR owned by root\n"
+    "and stops if it cannot leave root.\n";
 
 static const struct log_ctx lctx = { "serve", 0 };
 
@@ -50,6 +57,9 @@ struct serve {
 	struct smtp_queue *queue;
 	unsigned running; /* servers not yet shut down */
 	bool stopping;
+	/* Started as root: whom we become. */
+	bool priv_on;
+	struct cli_priv priv;
 };
 
 static void
@@ -173,10 +183,14 @@ on_hup(uv_signal_t *h, int signum)
 		    log_safe(why, sizeof(why), slice_cstr(err.msg)));
 		return;
 	}
+	/* A new certificate or key (renewed in place, or new paths) is
+	 * loaded here and used by connections accepted from now on;
+	 * sessions keep the context they started with. A broken one keeps
+	 * the running certificate, config and all. */
 	if (tls_ctx_new(nc.tls_cert, nc.tls_key, &tls, &err) != 0) {
 		log_error(&lctx,
 		    "event=reload status=refused reason=\"%s\" "
-		    "note=\"running config kept\"",
+		    "note=\"running config and certificate kept\"",
 		    log_safe(why, sizeof(why), slice_cstr(err.msg)));
 		return;
 	}
@@ -253,7 +267,7 @@ run(struct serve *s)
 	char text[CONFIG_LISTENERS_MAX * 80], store_dir[PATH_MAX];
 	struct store_opts so;
 	struct err err = { 0 };
-	int r;
+	int r, rc;
 
 	(void)str_fmt(store_dir, sizeof(store_dir), "%s/store",
 	    s->cfg.data_dir);
@@ -261,7 +275,15 @@ run(struct serve *s)
 		.loop = &s->loop,
 		.gc_grace_seconds = s->cfg.blob_gc_grace_seconds,
 		.batch_max = s->cfg.commit_batch_max };
-	if (store_open(&so, &s->st, &err) != 0) {
+	/* As root, the store is opened (and recovered, and its commit
+	 * thread started) with the owner's effective ids, so that every file
+	 * it makes is the owner's; then root again to bind. */
+	if (s->priv_on && cli_priv_assume("serve", &s->priv) != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	rc = store_open(&so, &s->st, &err);
+	if (s->priv_on && cli_priv_restore("serve") != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	if (rc != 0) {
 		cli_error_err(store_dir, &err);
 		return CLI_EXIT_FAIL;
 	}
@@ -285,8 +307,17 @@ run(struct serve *s)
 		cli_error_err("serve", &err);
 		return CLI_EXIT_FAIL;
 	}
-	if (smtp_queue_start(&s->loop, &s->cfg, s->st, &s->queue, &err) !=
-	    0) {
+	/* Ports are bound, the key is read: leave root before the loop
+	 * runs, i.e. before a byte is read from a client, and before the
+	 * queue (which starts store work on the thread pool) runs. */
+	if (s->priv_on) {
+		if (cli_priv_drop("serve", &s->priv) != CLI_EXIT_OK)
+			return CLI_EXIT_FAIL;
+		log_info(&lctx, "event=privileges user=%s uid=%lu gid=%lu",
+		    s->priv.name, (unsigned long)s->priv.uid,
+		    (unsigned long)s->priv.gid);
+	}
+	if (smtp_queue_start(&s->loop, &s->cfg, s->st, &s->queue, &err) != 0) {
 		cli_error_err("serve: outbound queue", &err);
 		return CLI_EXIT_FAIL;
 	}
@@ -302,6 +333,30 @@ run(struct serve *s)
 	    text);
 	(void)uv_run(&s->loop, UV_RUN_DEFAULT);
 	return CLI_EXIT_OK;
+}
+
+/* Root: whom to become (the data dir's owner, never root), who must be
+ * able to reach the data dir. CLI_EXIT_OK or CLI_EXIT_FAIL (message
+ * printed). */
+static int
+leave_root_prepare(struct serve *s)
+{
+	const char *dir = s->cfg.data_dir;
+
+	if (cli_priv_owner(dir, &s->priv) != CLI_EXIT_OK) {
+		cli_error("serve: %s: %s", dir, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (s->priv.uid == 0) {
+		cli_error("serve: the data dir %s is owned by root; serve does "
+		          "not run as root but as the data dir's owner: run "
+		          "`despatch init` as root (it creates the user %s), "
+		          "or `chown -R %s: %s`",
+		    dir, CLI_USER, CLI_USER, dir);
+		return CLI_EXIT_FAIL;
+	}
+	s->priv_on = true;
+	return cli_priv_reachable("serve", dir, &s->priv);
 }
 
 int
@@ -328,7 +383,14 @@ cli_cmd_serve(int argc, char **argv)
 	}
 	s.data = o.data;
 	apply_log_level(&s.cfg);
-	if ((lock_fd = take_lock(s.cfg.data_dir)) == -1)
+	if (geteuid() == 0 && (rc = leave_root_prepare(&s)) != CLI_EXIT_OK)
+		return rc;
+	if (s.priv_on && cli_priv_assume("serve", &s.priv) != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	lock_fd = take_lock(s.cfg.data_dir);
+	if (s.priv_on && cli_priv_restore("serve") != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	if (lock_fd == -1)
 		return CLI_EXIT_FAIL;
 	if ((r = uv_loop_init(&s.loop)) != 0) {
 		cli_error("serve: event loop: %s", uv_strerror(r));

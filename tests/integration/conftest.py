@@ -12,7 +12,9 @@ import random
 import re
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,11 +115,34 @@ def record_figure(name, text):
             f.write(line + "\n")
 
 
+def searchable_for_server(path):
+    """Privilege drop: `despatch serve` started as root (CI) runs as the
+    data dir's owner (user despatch, made by `init`), which must reach the
+    data dir by its path, and read helper files the tests leave beside it
+    (DESPATCH_TEST_CLOCK_FILE, a CA file, a fault-control file). pytest
+    makes tmp_path and its parents mode 0700: they get o+x (0711: search,
+    not list) up to the pytest-of-<user> folder. Not root: nothing to do."""
+    if os.geteuid() != 0:
+        return
+    top = Path(tempfile.gettempdir()).resolve()
+    d = Path(path).resolve()
+    while d != top and d != d.parent:
+        st = d.stat()
+        if st.st_uid != os.geteuid():
+            break
+        if st.st_mode & 0o011 != 0o011:
+            os.chmod(d, stat.S_IMODE(st.st_mode) | 0o011)
+        if d.name.startswith("pytest-of-"):
+            break
+        d = d.parent
+
+
 class Despatch:
     """One data dir and the server processes started on it."""
 
     def __init__(self, tmp_path):
         self.bin = despatch_bin()
+        searchable_for_server(tmp_path)
         self.data = tmp_path / "data"
         self.logdir = tmp_path / "logs"
         self.logdir.mkdir()
