@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: MIT
 # Installs every build, test and bench dependency of despatch from Debian's
 # packages. Idempotent: installs only what is missing, so it is cheap to rerun.
+# testssl.sh (and the hexdump/dig it uses) is for tests/integration/test_tls.py;
+# iproute2 and util-linux (unshare, nsenter, setpriv) and passwd (useradd,
+# which `despatch init` runs as root) for test_privilege.py.
 set -eu
 
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev libzstd-dev
 zlib1g-dev libconfig-dev libcmocka-dev python3 python3-pytest swaks ca-certificates
 procps psmisc libnet-ssleay-perl libio-socket-ssl-perl isync offlineimap3 fetchmail
-libunbound-dev unbound python3-aiosmtpd postfix python3-pytest-xdist"
+libunbound-dev unbound python3-aiosmtpd postfix python3-pytest-xdist
+testssl.sh bsdextrautils bsdmainutils dnsutils iproute2 util-linux passwd"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: run as root (installs Debian packages)" >&2

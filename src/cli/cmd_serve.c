@@ -309,7 +309,7 @@ run(struct serve *s)
 	}
 	/* Ports are bound, the key is read: leave root before the loop
 	 * runs, i.e. before a byte is read from a client, and before the
-	 * queue (which starts store work on the thread pool) runs. */
+	 * outbound queue starts (it needs no privilege). */
 	if (s->priv_on) {
 		if (cli_priv_drop("serve", &s->priv) != CLI_EXIT_OK)
 			return CLI_EXIT_FAIL;

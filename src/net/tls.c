@@ -18,12 +18,21 @@ struct tls_ctx {
 	bool client; /* tls_ctx_new_client */
 };
 
-/* TLS 1.2 suites: ECDHE with AEAD only (Mozilla "intermediate"). TLS 1.3
- * suites are OpenSSL's defaults, all of which are fine. */
+/* TLS 1.2 suites: ECDHE with AEAD only (Mozilla "intermediate"): no RSA key
+ * exchange (no forward secrecy, ROBOT), no CBC (Lucky13, POODLE-style
+ * padding oracles), no 3DES (Sweet32), no RC4, NULL or anonymous suites,
+ * and no finite-field DHE, so no weak DH group (Logjam) can be offered.
+ * TLS 1.3 suites are OpenSSL's defaults (AES-GCM, ChaCha20-Poly1305), all
+ * AEAD and forward secret. */
 #define TLS12_CIPHERS                                                          \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"           \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* Key exchange groups, best first (Mozilla "intermediate"): OpenSSL's
+ * default list adds P-521 and X448, which buy nothing but handshake
+ * cost. */
+#define TLS_GROUPS "X25519:P-256:P-384"
 
 static const char *
 ssl_error_string(void)
@@ -51,19 +60,26 @@ tls_ctx_new(const char *cert_path, const char *key_path, struct tls_ctx **out,
 		return err_set(err, ERR_INTERNAL, "SSL_CTX_new: %s",
 		    ssl_error_string());
 	if (SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ssl, TLS12_CIPHERS) != 1) {
+	    SSL_CTX_set_cipher_list(ssl, TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ssl, TLS_GROUPS) != 1) {
 		rc = err_set(err, ERR_INTERNAL, "TLS settings: %s",
 		    ssl_error_string());
 		goto fail;
 	}
 	/* No renegotiation (client-initiated renegotiation is a DoS lever),
-	 * no compression (CRIME), server cipher order. */
+	 * no compression (CRIME), server cipher order. No session tickets:
+	 * the ticket key would live as long as the process and decrypt every
+	 * recorded session that used it (forward secrecy lost); the session
+	 * cache is off too, so there is no resumption at all, which mail
+	 * clients (one long session) hardly notice. */
 	/* CLEANSE_PLAINTEXT: decrypted records (passwords of LOGIN and
 	 * AUTH among them) are wiped once handed over, not left in
 	 * OpenSSL's buffer until overwritten. */
 	SSL_CTX_set_options(ssl,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
+	        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT |
+	        SSL_OP_NO_TICKET);
+	(void)SSL_CTX_set_num_tickets(ssl, 0); /* TLS 1.3 */
 	SSL_CTX_set_mode(ssl,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
