@@ -10,6 +10,7 @@ or printed a sanitizer report. Every loop here is bounded in count and time.
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import stat
@@ -135,6 +136,45 @@ def searchable_for_server(path):
         if d.name.startswith("pytest-of-"):
             break
         d = d.parent
+
+
+def server_prlimit(pid, res, limits=None):
+    """resource.prlimit(pid, res[, limits]) on a server process. Run as
+    root, the server runs as user despatch, and a container without
+    CAP_SYS_RESOURCE (this one) lets only a process of the same uids read
+    or change another's limits: the call is then made by a forked child
+    that switches to the server's uid and gid first."""
+    args = (pid, res) if limits is None else (pid, res, limits)
+    ids = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid"):
+                ids[k] = int(v.split()[0])
+    if os.geteuid() != 0 or ids.get("Uid", 0) == 0:
+        return resource.prlimit(*args)
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:  # only syscalls here, then _exit
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(ids["Gid"], ids["Gid"], ids["Gid"])
+            os.setresuid(ids["Uid"], ids["Uid"], ids["Uid"])
+            os.write(w, repr(tuple(resource.prlimit(*args))).encode())
+            code = 0
+        except BaseException as e:  # noqa: B902 (reported to the parent)
+            os.write(w, f"E{e!r}".encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(child, 0)
+    if out.startswith("E") or not out:
+        raise OSError(f"prlimit({args}) as uid {ids['Uid']}: {out}")
+    return tuple(int(x) for x in out.strip("()").split(",") if x.strip())
 
 
 class Despatch:

@@ -61,8 +61,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HOST, PASSWORD, USERS, record_figure, strip_trace,
-                      wait_imap)
+from conftest import (HOST, PASSWORD, USERS, record_figure, server_prlimit,
+                      strip_trace, wait_imap)
 from msgs import addr, multipart_with_attachment, plain
 from outbound_util import configure, queue_list, submission, wait_submission
 
@@ -594,14 +594,14 @@ def test_too_many_open_files(server):
     wait_imap(d)
     pid = d.proc.pid
     rng = random.Random(77)
-    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    soft, hard = server_prlimit(pid, resource.RLIMIT_NOFILE)
     # Sessions from before the shortage.
     c = smtp(d)
     imap = imap_login(d)
     assert imap.select("INBOX")[0] == "OK"
     n0 = settle_fds(pid)
     limit = n0 + 40
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+    server_prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
     flood = []
     try:
         cpu0, t0 = proc_cpu(pid), time.monotonic()
@@ -648,7 +648,7 @@ def test_too_many_open_files(server):
         # use, so a message too big to stay in memory cannot get its blob
         # file. A 4xx, the session and the server go on.
         n1 = settle_fds(pid)
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (n1, hard))
+        server_prlimit(pid, resource.RLIMIT_NOFILE, (n1, hard))
         code, text = send_one(c, "carol",
                               big(rng, "no descriptor left", 200 * 1024,
                                   to="carol"))
@@ -673,7 +673,7 @@ def test_too_many_open_files(server):
         assert d.proc.poll() is None
 
         # Descriptors come back: everything works again.
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        server_prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         late = big(rng, "after the shortage", 200 * 1024, to="carol")
         deadline = time.monotonic() + 10
         while True:  # the server notices within NET_LISTEN_RETRY_MS
@@ -688,7 +688,7 @@ def test_too_many_open_files(server):
         for s in flood:
             s.close()
         try:
-            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            server_prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         except OSError:
             pass
     c.quit()
