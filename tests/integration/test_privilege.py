@@ -21,8 +21,7 @@ import time
 
 import pytest
 
-from conftest import (DOMAIN, HOST, PASSWORD, Despatch, sanitizer_report,
-                      wait_imap)
+from conftest import DOMAIN, HOST, Despatch, sanitizer_report
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -71,8 +70,19 @@ def test_init_makes_user_and_owned_data_dir(despatch):
     assert os.stat(despatch.data).st_mode & 0o777 == 0o700
 
 
+def wait_started(d, timeout=30):
+    """The listeners accept (the kernel completes handshakes into the
+    backlog) as soon as they are bound, a moment before the switch; the
+    server logs event=start after it."""
+    deadline = time.monotonic() + timeout
+    while "event=start " not in d.stderr_text():
+        assert time.monotonic() < deadline, d.stderr_text()[-3000:]
+        time.sleep(0.05)
+
+
 def test_serve_runs_as_despatch_user(imap_server):
     d = imap_server
+    wait_started(d)
     assert_dropped(d.proc.pid)
     log = d.stderr_text()
     assert "event=privileges user=despatch" in log, log[-2000:]
@@ -80,7 +90,7 @@ def test_serve_runs_as_despatch_user(imap_server):
     assert log.index("event=privileges") < log.index("event=start"), log
     # And the server works as that user: a message in, stored, read back.
     with smtplib.SMTP(HOST, 25 + d.offset, timeout=30) as s:
-        s.sendmail(f"x@example.org", [f"alice@{DOMAIN}"],
+        s.sendmail("x@example.org", [f"alice@{DOMAIN}"],
                    b"Subject: priv\r\n\r\nbody\r\n")
     deadline = time.monotonic() + 20
     while not d.uids("alice") and time.monotonic() < deadline:
