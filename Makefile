@@ -34,7 +34,7 @@ build: deps
 
 build-san: deps
 	@[ -f $(SAN)/build.ninja ] || meson setup $(SAN) --buildtype=debug \
-	    -Db_sanitize=address,undefined -Db_lundef=false --werror -Dtests=enabled >/dev/null
+	    -Db_sanitize=address,undefined -Db_lundef=false --werror -Dtests=enabled -Dtest_hooks=true >/dev/null
 	ninja -C $(SAN)
 
 build-clang: deps

@@ -19,6 +19,7 @@
 
 #include <zstd.h>
 
+#include "lib/dio.h"
 #include "lib/mem.h"
 #include "lib/str.h"
 #include "store/sqlite/store_int.h"
@@ -30,14 +31,14 @@ open_dir(int at, const char *rel, bool *created, struct err *err)
 {
 	int fd;
 
-	if (mkdirat(at, rel, 0700) == 0) {
+	if (dio_mkdirat(at, rel, 0700) == 0) {
 		if (created != NULL)
 			*created = true;
 	} else if (errno != EEXIST) {
 		return err_set(err, errno_code(errno), "mkdir %s: %s", rel,
 		    strerror(errno));
 	}
-	fd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = dio_openat(at, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd == -1)
 		return err_set(err, ERR_TEMP, "open %s: %s", rel,
 		    strerror(errno));
@@ -63,7 +64,7 @@ recover_tmp(struct store *st)
 		    (de->d_name[1] == '\0' ||
 		        (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		if (unlinkat(st->tmp_fd, de->d_name, 0) == 0) {
+		if (dio_unlinkat(st->tmp_fd, de->d_name, 0) == 0) {
 			log_info(&st->log, "event=recovery removed=tmp/%s",
 			    de->d_name);
 			n++;
@@ -136,7 +137,7 @@ recover_orphans(struct store *st)
 				if (!str_fmt(rel, sizeof(rel), "%s/%s", mid,
 				        e2->d_name))
 					continue;
-				if (unlinkat(st->blobs_fd, rel, 0) == 0) {
+				if (dio_unlinkat(st->blobs_fd, rel, 0) == 0) {
 					log_info(&st->log,
 					    "event=recovery removed=blobs/%s "
 					    "reason=uncommitted",
@@ -212,11 +213,14 @@ make_dirs(struct store *st, struct err *err)
 	unsigned i;
 	int fd;
 
-	if ((fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (mkdir(st->dir, 0700) == -1 && errno != EEXIST)
+	if ((fd = dio_openat(AT_FDCWD, st->dir,
+	         O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)) == -1) {
+		if (dio_mkdirat(AT_FDCWD, st->dir, 0700) == -1 &&
+		    errno != EEXIST)
 			return err_set(err, errno_code(errno), "mkdir %s: %s",
 			    st->dir, strerror(errno));
-		fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = dio_openat(AT_FDCWD, st->dir,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		if (fd == -1)
 			return err_set(err, ERR_TEMP, "open %s: %s", st->dir,
 			    strerror(errno));
@@ -230,14 +234,14 @@ make_dirs(struct store *st, struct err *err)
 	 * ever creates second-level ones (one parent fsync). */
 	for (i = 0; i < 256; i++) {
 		(void)str_fmt(top, sizeof(top), "%02x", i);
-		if (mkdirat(st->blobs_fd, top, 0700) == 0)
+		if (dio_mkdirat(st->blobs_fd, top, 0700) == 0)
 			sub = true;
 		else if (errno != EEXIST)
 			return err_set(err, errno_code(errno),
 			    "mkdir blobs/%s: %s", top, strerror(errno));
 	}
-	if ((sub && fsync(st->blobs_fd) == -1) ||
-	    (created && fsync(st->dirfd) == -1))
+	if ((sub && dio_fsync(st->blobs_fd) == -1) ||
+	    (created && dio_fsync(st->dirfd) == -1))
 		return err_set(err, errno_code(errno), "fsync %s: %s", st->dir,
 		    strerror(errno));
 	return 0;
@@ -246,7 +250,8 @@ make_dirs(struct store *st, struct err *err)
 static int
 open_lock(struct store *st, const char *name, struct err *err)
 {
-	int fd = openat(st->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = dio_openat(st->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
 
 	if (fd == -1)
 		return err_set(err, errno_code(errno), "open %s: %s", name,
@@ -319,15 +324,15 @@ fail:
 	db_close(&st->wr);
 	db_close(&st->rd);
 	if (st->lock_fd != -1)
-		(void)close(st->lock_fd);
+		(void)dio_close(st->lock_fd);
 	if (st->gc_lock_fd != -1)
-		(void)close(st->gc_lock_fd);
+		(void)dio_close(st->gc_lock_fd);
 	if (st->tmp_fd != -1)
-		(void)close(st->tmp_fd);
+		(void)dio_close(st->tmp_fd);
 	if (st->blobs_fd != -1)
-		(void)close(st->blobs_fd);
+		(void)dio_close(st->blobs_fd);
 	if (st->dirfd != -1)
-		(void)close(st->dirfd);
+		(void)dio_close(st->dirfd);
 	free(st->dir);
 	free(st);
 	return err->code;
@@ -351,11 +356,11 @@ store_close(struct store **sp)
 	ZSTD_freeCCtx(st->cctx);
 	ZSTD_freeDCtx(st->dctx);
 	ZSTD_freeDCtx(st->dctx_spare);
-	(void)close(st->lock_fd);
-	(void)close(st->gc_lock_fd);
-	(void)close(st->tmp_fd);
-	(void)close(st->blobs_fd);
-	(void)close(st->dirfd);
+	(void)dio_close(st->lock_fd);
+	(void)dio_close(st->gc_lock_fd);
+	(void)dio_close(st->tmp_fd);
+	(void)dio_close(st->blobs_fd);
+	(void)dio_close(st->dirfd);
 	free(st->dir);
 	free(st);
 	*sp = NULL;
@@ -416,7 +421,8 @@ store_gc_conn(struct store *st, struct dbconn *c, uint64_t grace, int64_t now,
 	/* Exclusive against every commit that places files (their shared
 	 * lock): between our COMMIT and unlink, nobody may put a file for
 	 * a blob we deleted back in place. */
-	fd = openat(st->dirfd, "gc.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = dio_openat(st->dirfd, "gc.lock", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
 	if (fd == -1)
 		return err_set(err, ERR_TEMP, "open gc.lock: %s",
 		    strerror(errno));
@@ -468,13 +474,13 @@ store_gc_conn(struct store *st, struct dbconn *c, uint64_t grace, int64_t now,
 	s = NULL;
 	/* Rows first, committed; files after. A crash in between leaves
 	 * files without rows, which recovery removes. */
-	if ((ret = db_exec(c, "COMMIT", err)) != 0)
+	if ((ret = db_commit(c, err)) != 0)
 		goto rollback;
 	for (i = 0; i < n; i++) {
 		if (!v[i].file)
 			continue;
 		blob_rel_path(&v[i].id, rel);
-		if (unlinkat(st->blobs_fd, rel, 0) == -1 && errno != ENOENT)
+		if (dio_unlinkat(st->blobs_fd, rel, 0) == -1 && errno != ENOENT)
 			log_warn(&st->log,
 			    "event=gc unlink=blobs/%s error=\"%s\"", rel,
 			    strerror(errno));
@@ -487,7 +493,7 @@ rollback:
 	(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 out:
 	(void)flock(fd, LOCK_UN);
-	(void)close(fd);
+	(void)dio_close(fd);
 	free(v);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "lib/dio.h"
 #include "lib/mem.h"
 #include "lib/str.h"
 #include "store/sqlite/store_int.h"
@@ -96,7 +97,7 @@ blob_stage_free(struct blob_stage **sp)
 		/* Committed files were renamed away; anything left in tmp/
 		 * belongs to an abandoned or failed message. */
 		if (s->v[i].in_file && !s->v[i].renamed)
-			(void)unlinkat(s->st->tmp_fd, s->v[i].tmpname, 0);
+			(void)dio_unlinkat(s->st->tmp_fd, s->v[i].tmpname, 0);
 		free(s->v[i].data);
 	}
 	free(s->v);
@@ -174,25 +175,6 @@ errno_code(int e)
 	return e == ENOSPC || e == EDQUOT ? ERR_FULL : ERR_TEMP;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Creates tmp/<pid>.<seq>; the name is unique within the store folder
  * because the pid is unique among live processes and seq per process. */
 static int
@@ -202,8 +184,8 @@ tmp_create(struct store *st, char name[64], struct err *err)
 	int fd;
 
 	(void)str_fmt(name, 64, "%ld.%llu.blob", (long)getpid(), seq);
-	fd = openat(st->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
+	fd = dio_openat(st->tmp_fd, name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return err_set(err, errno_code(errno), "create tmp/%s: %s",
 		    name, strerror(errno));
@@ -245,7 +227,7 @@ writer_zfeed(struct blob_writer *w, const void *p, size_t n, bool end,
 		if (ZSTD_isError(left))
 			return err_set(err, ERR_INTERNAL, "zstd: %s",
 			    ZSTD_getErrorName(left));
-		if (out.pos > 0 && write_all(w->fd, w->zout, out.pos) == -1)
+		if (out.pos > 0 && dio_write_all(w->fd, w->zout, out.pos) == -1)
 			return err_set(err, errno_code(errno),
 			    "write tmp/%s: %s", w->tmpname, strerror(errno));
 		w->stored += out.pos;
@@ -315,8 +297,8 @@ blob_writer_abort(struct blob_writer **wp)
 	if (w == NULL)
 		return;
 	if (w->fd != -1) {
-		(void)close(w->fd);
-		(void)unlinkat(w->stage->st->tmp_fd, w->tmpname, 0);
+		(void)dio_close(w->fd);
+		(void)dio_unlinkat(w->stage->st->tmp_fd, w->tmpname, 0);
 	}
 	ZSTD_freeCCtx(w->cctx);
 	free(w->zout);
@@ -433,10 +415,10 @@ blob_writer_end(struct blob_writer **wp, struct blob_id *id_out,
 		 * unlinking. Its fsync waits for the commit thread. */
 		fd = w->fd;
 		w->fd = -1;
-		if (close(fd) == -1 && errno != EINTR) {
+		if (dio_close(fd) == -1 && errno != EINTR) {
 			rc = err_set(err, errno_code(errno), "close tmp/%s: %s",
 			    b->tmpname, strerror(errno));
-			(void)unlinkat(s->st->tmp_fd, b->tmpname, 0);
+			(void)dio_unlinkat(s->st->tmp_fd, b->tmpname, 0);
 			s->n--; /* never indexed */
 			blob_writer_abort(wp);
 			return rc;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dio.h"
 #include "lib/mem.h"
 #include "lib/str.h"
 #include "store/sqlite/store_int.h"
@@ -144,16 +145,16 @@ static int
 fsync_at(struct store *st, int dirfd, const char *rel, int flags,
     struct err *err)
 {
-	int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | flags);
+	int fd = dio_openat(dirfd, rel, O_RDONLY | O_CLOEXEC | flags, 0);
 	int rc = 0;
 
 	if (fd == -1)
 		return err_set(err, errno_code(errno), "open %s: %s", rel,
 		    strerror(errno));
-	if (fsync(fd) == -1)
+	if (dio_fsync(fd) == -1)
 		rc = err_set(err, errno_code(errno), "fsync %s: %s", rel,
 		    strerror(errno));
-	(void)close(fd);
+	(void)dio_close(fd);
 	atomic_fetch_add(&st->n_fsyncs, 1);
 	return rc;
 }
@@ -166,7 +167,7 @@ ensure_dir(struct store *st, struct batch *b, const char *rel, struct err *err)
 	char top[3] = { rel[0], rel[1], '\0' };
 
 	/* blobs/xx exist from store_open; only xx/yy is created here. */
-	if (mkdirat(st->blobs_fd, rel, 0700) == 0)
+	if (dio_mkdirat(st->blobs_fd, rel, 0700) == 0)
 		touch_dir(b, top);
 	else if (errno != EEXIST)
 		return err_set(err, errno_code(errno), "mkdir blobs/%s: %s",
@@ -191,17 +192,17 @@ place_file(struct store *st, struct batch *b, struct staged_blob *sb,
 	dir[5] = '\0';
 	if (ensure_dir(st, b, dir, err) != 0)
 		return err->code;
-	r = renameat2(st->tmp_fd, sb->tmpname, st->blobs_fd, rel,
+	r = dio_renameat2(st->tmp_fd, sb->tmpname, st->blobs_fd, rel,
 	    RENAME_NOREPLACE);
 	if (r == -1 && (errno == EINVAL || errno == ENOSYS)) {
 		/* Filesystem without RENAME_NOREPLACE: link refuses to
 		 * replace, too. */
-		r = linkat(st->tmp_fd, sb->tmpname, st->blobs_fd, rel, 0);
+		r = dio_linkat(st->tmp_fd, sb->tmpname, st->blobs_fd, rel, 0);
 		if (r == 0)
-			(void)unlinkat(st->tmp_fd, sb->tmpname, 0);
+			(void)dio_unlinkat(st->tmp_fd, sb->tmpname, 0);
 	}
 	if (r == -1 && errno == EEXIST) {
-		(void)unlinkat(st->tmp_fd, sb->tmpname, 0);
+		(void)dio_unlinkat(st->tmp_fd, sb->tmpname, 0);
 		sb->renamed = true;
 		return 0;
 	}
@@ -486,7 +487,7 @@ unlink_unused(struct store *st, struct batch *b)
 			continue;
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			continue; /* unsure: recovery decides later */
-		(void)unlinkat(st->blobs_fd, b->created[i], 0);
+		(void)dio_unlinkat(st->blobs_fd, b->created[i], 0);
 	}
 }
 
@@ -539,7 +540,7 @@ commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 		(void)str_fmt(sp, sizeof(sp), "RELEASE m%zu", i);
 		(void)db_exec(&st->wr, sp, &e);
 	}
-	if (db_exec(&st->wr, "COMMIT", &e) != 0) {
+	if (db_commit(&st->wr, &e) != 0) {
 		(void)sqlite3_exec(st->wr.db, "ROLLBACK", NULL, NULL, NULL);
 		for (i = 0; i < n; i++)
 			job_fail(jobs[i], e.code, &e);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* SQLite connections of the embedded store: pragmas, the schema and its
  * migrations, and a per-connection cache of prepared statements. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lib/dio.h"
 #include "lib/str.h"
 #include "store/sqlite/store_int.h"
 
@@ -313,6 +316,51 @@ db_exec(struct dbconn *c, const char *sql, struct err *err)
 	return 0;
 }
 
+/* After a COMMIT that failed, makes sure its WAL frames can never come
+ * back. When the WAL's fsync fails (or a write after the frames), the
+ * frames of the refused transaction, commit frame included, stay in the
+ * WAL file with valid checksums; SQLite does not count them (the
+ * wal-index was not updated), but should the process die before another
+ * commit, the next open rebuilds the index from the file and replays
+ * them: a message refused with a 4xx turns up after all, an EXPUNGE that
+ * said NO has happened. The fault walk found it (store/fault_test.c,
+ * eio at the WAL sync, then a crash). A small write transaction right
+ * away writes its frames over the refused ones from the same place and
+ * syncs: recovery then stops at its commit frame, because the leftover
+ * frames after it no longer continue the checksum chain. If this fails
+ * too the disk is failing; the next successful commit does the same. */
+static void
+wal_scrub(struct dbconn *c)
+{
+	static const struct log_ctx lctx = { "store", 0 };
+	struct err e;
+
+	(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	if (db_exec(c,
+	        "BEGIN IMMEDIATE;"
+	        "INSERT INTO state(key, value) VALUES('scrubs', 1)"
+	        " ON CONFLICT(key) DO UPDATE SET value = value + 1",
+	        &e) != 0 ||
+	    db_exec(c, "COMMIT", &e) != 0) {
+		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		log_error(&lctx, "event=wal_scrub status=%s msg=\"%s\"",
+		    err_name(e.code), e.msg);
+	}
+}
+
+int
+db_commit(struct dbconn *c, struct err *err)
+{
+	if (dio_commit_point() == -1)
+		return err_set(err, errno_code(errno), "commit: %s",
+		    strerror(errno));
+	if (db_exec(c, "COMMIT", err) != 0) {
+		wal_scrub(c);
+		return err->code;
+	}
+	return 0;
+}
+
 int
 db_int(struct dbconn *c, const char *sql, int64_t *out, struct err *err)
 {
@@ -445,6 +493,10 @@ db_config(void)
 	 * them every sqlite3_malloc and free takes a global mutex, and the
 	 * FTS5 index allocates per token. */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* SQLite's file I/O through the durable-I/O hooks (vfs.c), as the
+	 * default VFS, before the first database opens. */
+	if (vfs_register() != SQLITE_OK)
+		abort();
 }
 
 int
@@ -544,7 +596,7 @@ db_migrate(struct dbconn *c, struct err *err)
 	}
 	(void)str_fmt(sql, sizeof(sql),
 	    "UPDATE schema_version SET version = %d", SCHEMA_VERSION);
-	if (db_exec(c, sql, err) != 0 || db_exec(c, "COMMIT", err) != 0)
+	if (db_exec(c, sql, err) != 0 || db_commit(c, err) != 0)
 		goto fail;
 	return 0;
 fail:

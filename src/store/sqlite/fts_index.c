@@ -99,7 +99,7 @@ fts_index_slice(struct store *st, int64_t budget_ns, bool *more_out,
 		rc = db_fail(&st->wr, src, "fts queue drop", err);
 		goto rollback;
 	}
-	if ((rc = db_exec(&st->wr, "COMMIT", err)) != 0)
+	if ((rc = db_commit(&st->wr, err)) != 0)
 		goto rollback;
 	atomic_fetch_add(&st->n_indexed, (uint64_t)n);
 	goto out;

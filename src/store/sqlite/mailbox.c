@@ -63,7 +63,7 @@ begin(struct store *st, struct err *err)
 static int
 finish(struct store *st, int rc, struct err *err)
 {
-	if (rc == 0 && db_exec(&st->rd, "COMMIT", err) == 0)
+	if (rc == 0 && db_commit(&st->rd, err) == 0)
 		return 0;
 	(void)sqlite3_exec(st->rd.db, "ROLLBACK", NULL, NULL, NULL);
 	return rc != 0 ? rc : err->code;

@@ -503,10 +503,9 @@ expunged_prune(struct dbconn *c, unsigned keep, struct err *err)
 	    " WHERE id IN (SELECT mailbox FROM expunged GROUP BY mailbox"
 	    " HAVING count(*) > %u);"
 	    "DELETE FROM expunged WHERE modseq <= (SELECT expunged_floor"
-	    " FROM mailboxes WHERE id = expunged.mailbox);"
-	    "COMMIT",
+	    " FROM mailboxes WHERE id = expunged.mailbox);",
 	    keep, keep);
-	if (db_exec(c, sql, err) != 0) {
+	if (db_exec(c, sql, err) != 0 || db_commit(c, err) != 0) {
 		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		return err->code;
 	}

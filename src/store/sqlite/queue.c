@@ -472,7 +472,7 @@ admin(struct store *st, const char *sql, int64_t id, int64_t arg, size_t *n_out,
 			goto fail;
 		}
 	}
-	if (db_exec(&st->rd, "COMMIT", err) != 0)
+	if (db_commit(&st->rd, err) != 0)
 		goto fail;
 	if (n_out != NULL)
 		*n_out = n;

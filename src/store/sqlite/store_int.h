@@ -266,6 +266,10 @@ bool db_read_begin(struct dbconn *c);
 void db_read_end(struct dbconn *c, bool started);
 /* Runs SQL without results. */
 int db_exec(struct dbconn *c, const char *sql, struct err *err);
+/* COMMITs the write transaction open on c, after dio_commit_point (a
+ * test build may fail it there). 0, or ERR_TEMP/ERR_FULL; the caller
+ * rolls back on failure. */
+int db_commit(struct dbconn *c, struct err *err);
 /* Maps an SQLite result to ERR_FULL (SQLITE_FULL) or ERR_TEMP and sets
  * err with what and the connection's message. */
 int db_fail(struct dbconn *c, int rc, const char *what, struct err *err);
@@ -383,6 +387,13 @@ int store_gc_conn(struct store *st, struct dbconn *c, uint64_t grace,
     int64_t now, uint64_t *removed_out, struct err *err);
 /* Maps errno to ERR_FULL (ENOSPC, EDQUOT) or ERR_TEMP. */
 int errno_code(int e);
+
+/* --- vfs.c --- */
+
+/* Registers the "despatch" VFS (the unix VFS through the durable-I/O
+ * hooks) as SQLite's default. Once, before the first open (db.c).
+ * SQLITE_OK or an SQLite error. */
+int vfs_register(void);
 
 /* --- verify.c --- */
 
