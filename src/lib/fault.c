@@ -49,7 +49,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static enum fault_mode mode;
 static _Atomic uint64_t target;
 static bool trace;
-static _Atomic bool armed, fired;
+static _Atomic bool armed, fired, held;
 static _Atomic uint64_t counter;
 static const struct log_ctx lctx = { "fault", 0 };
 
@@ -102,6 +102,8 @@ init(void)
 	size_t i;
 
 	trace = t != NULL && strcmp(t, "1") == 0;
+	t = getenv("DESPATCH_FAULT_HOLD");
+	atomic_store(&held, t != NULL && strcmp(t, "1") == 0);
 	if (v == NULL || *v == '\0')
 		return;
 	at = strchr(v, '@');
@@ -428,7 +430,12 @@ on_signal(int sig)
 	int saved = errno;
 	size_t n;
 
-	if (sig == SIGUSR2) {
+	if (sig == SIGUSR2 && atomic_exchange(&held, false)) {
+		/* The first SIGUSR2 of a held start arms at N itself. */
+		t = atomic_load(&target);
+		atomic_store(&fired, false);
+		atomic_store(&armed, true);
+	} else if (sig == SIGUSR2) {
 		t = atomic_fetch_add(&target, 1) + 1;
 		atomic_store(&fired, false);
 		atomic_store(&armed, true);
@@ -458,7 +465,7 @@ fault_arm(void)
 
 	(void)pthread_once(&once, init);
 	atomic_store(&counter, 0);
-	atomic_store(&armed, true);
+	atomic_store(&armed, !atomic_load(&held));
 	if (mode != FAULT_NONE) {
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_signal;
@@ -466,6 +473,10 @@ fault_arm(void)
 		(void)sigemptyset(&sa.sa_mask);
 		(void)sigaction(SIGUSR1, &sa, NULL);
 		(void)sigaction(SIGUSR2, &sa, NULL);
+		/* After the handlers: a test may signal once it sees this. */
+		log_warn(&lctx, "event=fault_arm mode=%s n=%llu held=%s",
+		    mode_names[mode], (unsigned long long)atomic_load(&target),
+		    atomic_load(&held) ? "yes" : "no");
 	}
 }
 

@@ -22,7 +22,9 @@
  * from 0; SIGUSR1 logs `event=fault count=K disarm=yes` and stops
  * counting until the next SIGUSR2. One server can so walk N over many
  * requests (start it with N = 0, which never fires, and send SIGUSR2
- * before each request).
+ * before each request). With DESPATCH_FAULT_HOLD=1, fault_arm() does not
+ * arm: the first SIGUSR2 does, at N itself, so that a test can let the
+ * server's start-up work (recovery, a full-text backlog) pass uncounted.
  * Not simulated by powerloss: an unlink comes back (the file stays gone);
  * SQLite's -shm (a memory map, rebuilt from the WAL by the next opener);
  * creations of SQLite's own files (its WAL is created before arming and
