@@ -150,6 +150,30 @@ on_stop(uv_signal_t *h, int signum)
 	imap_server_shutdown(s->imap, SERVE_GRACE_MS, on_server_done, s);
 }
 
+/* How long the certificate just loaded stays valid: a warning from 30
+ * days before it expires (the self-signed one of init lasts 397 days),
+ * at every start and SIGHUP. */
+static void
+log_cert(const struct config *c, const struct tls_ctx *tls)
+{
+	int64_t left = tls_ctx_cert_expires_in(tls);
+	char path[300];
+
+	if (left == INT64_MAX)
+		return;
+	(void)log_safe(path, sizeof(path), slice_cstr(c->tls_cert));
+	if (left < 30 * 86400)
+		log_warn(&lctx,
+		    "event=tls-certificate cert=\"%s\" expires_in_days=%lld "
+		    "note=\"%s; install a new one and send SIGHUP\"",
+		    path, (long long)(left / 86400),
+		    left < 0 ? "expired" : "expires soon");
+	else
+		log_info(&lctx,
+		    "event=tls-certificate cert=\"%s\" expires_in_days=%lld",
+		    path, (long long)(left / 86400));
+}
+
 static bool
 listeners_equal(const struct config *a, const struct config *b)
 {
@@ -205,6 +229,7 @@ on_hup(uv_signal_t *h, int signum)
 		    "event=reload note=\"store settings take "
 		    "effect at the next start\"");
 	apply_log_level(&nc);
+	log_cert(&nc, tls);
 	smtp_server_reload(s->smtp, &nc, tls);
 	smtp_queue_reload(s->queue, &nc);
 	imap_server_reload(s->imap, &nc, tls);
@@ -292,6 +317,7 @@ run(struct serve *s)
 		cli_error_err("serve: tls", &err);
 		return CLI_EXIT_FAIL;
 	}
+	log_cert(&s->cfg, s->tls);
 	if ((r = start_signal(s, &s->sig_term, on_stop, SIGTERM)) != 0 ||
 	    (r = start_signal(s, &s->sig_int, on_stop, SIGINT)) != 0 ||
 	    (r = start_signal(s, &s->sig_hup, on_hup, SIGHUP)) != 0) {

@@ -2,6 +2,7 @@
 /* OpenSSL 3 server contexts: TLS 1.2+ with forward-secret AEAD suites;
  * and the outbound client's opportunistic context. */
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -141,6 +142,18 @@ tls_ctx_new_client(struct tls_ctx **out, struct err *err)
 	t->client = true;
 	*out = t;
 	return 0;
+}
+
+int64_t
+tls_ctx_cert_expires_in(const struct tls_ctx *t)
+{
+	X509 *x = SSL_CTX_get0_certificate(t->ssl);
+	int days, secs;
+
+	if (x == NULL ||
+	    ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) != 1)
+		return INT64_MAX;
+	return (int64_t)days * 86400 + secs;
 }
 
 bool

@@ -5,6 +5,8 @@
 #ifndef DESPATCH_NET_TLS_H
 #define DESPATCH_NET_TLS_H
 
+#include <stdint.h>
+
 #include "lib/err.h"
 
 struct tls_ctx;
@@ -18,6 +20,9 @@ int tls_ctx_new(const char *cert_path, const char *key_path,
  * self-signed or expired, is better than plaintext), no session cache.
  * Used with net_conn_starttls_client, which sets SNI. ERR_INTERNAL. */
 int tls_ctx_new_client(struct tls_ctx **out, struct err *err);
+/* Seconds from now until the server certificate of t expires (negative:
+ * expired already); INT64_MAX for a context without one. */
+int64_t tls_ctx_cert_expires_in(const struct tls_ctx *t);
 /* Drops the caller's reference; sessions using it keep theirs. */
 void tls_ctx_free(struct tls_ctx **tp);
 

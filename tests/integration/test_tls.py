@@ -10,6 +10,7 @@ STARTTLS (587+N), submissions (465+N), IMAP STARTTLS (143+N), IMAPS (993+N).
 - Certificate reload on SIGHUP: a replaced certificate and key are served
   to new connections on all four listeners while sessions opened before go
   on; a broken replacement is refused in the log and the previous one stays.
+  The certificate's remaining days are logged, as a warning under 30 days.
 - testssl.sh (Debian package, `testssl`) against 25 (--starttls smtp), 465,
   143 (--starttls imap) and 993: protocols, cipher categories, forward
   secrecy, server defaults (certificate), vulnerabilities. Any finding rated
@@ -39,6 +40,7 @@ machine at a load of 7-9 (104 s at load 9); the other TLS tests take ~10 s.
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -418,3 +420,23 @@ def test_testssl(imap_server, tmp_path):
                      "secure_client_renego", "CRIME_TLS", "SWEET32",
                      "LOGJAM", "LUCKY13", "RC4"):
             assert must in ids, (where, must, sorted(ids))
+
+
+def test_certificate_expiry_logged(server, tmp_path):
+    """serve logs how long its certificate lasts at start and at each
+    reload, and warns from 30 days before it expires."""
+    d = server
+    wait_log(d, "event=tls-certificate", 1)
+    assert re.search(r"event=tls-certificate cert=\"[^\"]*/tls/cert.pem\" "
+                     r"expires_in_days=39[67]\n", d.stderr_text()), \
+        d.stderr_text()[-2000:]
+    ca = tmp_path / "ca"
+    make_ca(ca)
+    cert, key = issue(ca, "short", days=10)
+    install(d, cert, key)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_log(d, "event=reload status=ok", 1)
+    log = d.stderr_text()
+    assert "level=warn proto=serve event=tls-certificate" in log, log[-2000:]
+    assert re.search(r"expires_in_days=(9|10) note=\"expires soon", log), \
+        log[-2000:]
