@@ -18,8 +18,8 @@
  * starts "* OK"; every line ends in CRLF with no NUL, CR or LF inside
  * it; a literal "{n}" CRLF is followed by n bytes; nothing but a tagged
  * reply follows "* BYE"; no "OK [APPENDUID" without a message made
- * durable (the store's commit count rose at least as much). The store and server are made again every
- * FUZZ_RENEW inputs, so state stays bounded. */
+ * durable (the store's commit count rose at least as much). State stays
+ * bounded: see FUZZ_RENEW below. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,7 +38,15 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_RENEW 256
+/* Every FUZZ_RENEW inputs the server is made again (rate limits, the
+ * failed-login ban, caches); every FUZZ_RENEW_STORE inputs the store
+ * too (delivered mail, created mailboxes). Rarely: closing and opening
+ * a store stops and starts its commit thread inside an input, and
+ * libFuzzer's leak check once reported the new thread's live batch
+ * array (512 bytes from commit_thread) as leaked; it did not reproduce,
+ * and the array is freed when the thread ends. */
+#define FUZZ_RENEW       256
+#define FUZZ_RENEW_STORE 16384
 
 static char dir[64], sdir[80], sock[128];
 static uv_loop_t loop;
@@ -197,12 +205,16 @@ committed(void *ctx, const struct store_commit_result *res)
 	*(bool *)ctx = true;
 }
 
+/* A store where alice (password "secret") has the INBOX above (refilled
+ * when sessions have expunged from it); a server on it. `store` false:
+ * only the server is made again. */
 static void
-setup(void)
+setup(bool store)
 {
 	const struct auth_throttle_opts fast = { 1, 4, 10, 50 };
 	struct store_opts so = { sdir, &loop, 86400, 64 };
 	struct store_delivery d = { 0 };
+	struct store_mailbox_status ms;
 	char hash[crypto_pwhash_STRBYTES];
 	struct store_msg *m;
 	struct config cfg;
@@ -210,14 +222,19 @@ setup(void)
 	bool done;
 	size_t i;
 
-	if (store_open(&so, &st, &err) != 0 ||
+	if (store &&
+	    (store_open(&so, &st, &err) != 0 ||
 	    store_domain_add(st, "example.test", &err) != 0 ||
 	    crypto_pwhash_str_alg(hash, "secret", 6, 0, 0,
 	        crypto_pwhash_ALG_ARGON2ID13) != 0 ||
-	    store_user_add(st, "alice@example.test", hash, &alice, &err) != 0) {
+	        store_user_add(st, "alice@example.test", hash, &alice, &err) !=
+	            0)) {
 		fprintf(stderr, "fuzz: store setup: %s\n", err.msg);
 		abort();
 	}
+	if (store_mailbox_status(st, alice, "INBOX", &ms, &err) == 0 &&
+	    ms.messages >= sizeof(inbox) / sizeof(inbox[0]))
+		goto server;
 	d.user_id = alice;
 	d.mailbox = "INBOX";
 	for (i = 0; i < sizeof(inbox) / sizeof(inbox[0]); i++) {
@@ -233,6 +250,7 @@ setup(void)
 		while (!done)
 			(void)uv_run(&loop, UV_RUN_ONCE);
 	}
+server:
 	config_defaults(&cfg);
 	cfg.n_listeners = 0;
 	(void)snprintf(cfg.hostname, sizeof(cfg.hostname), "mx.example.test");
@@ -253,7 +271,7 @@ shut_done(void *ctx)
 }
 
 static void
-teardown(void)
+teardown(bool store)
 {
 	bool done = false;
 	char cmd[128];
@@ -262,6 +280,8 @@ teardown(void)
 	while (!done)
 		(void)uv_run(&loop, UV_RUN_ONCE);
 	imap_server_free(&srv);
+	if (!store)
+		return;
 	store_close(&st);
 	(void)uv_run(&loop, UV_RUN_NOWAIT);
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
@@ -319,7 +339,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	drv.fd = -1;
 	drv.gone = gone;
 	drv.busy = busy;
-	setup();
+	setup(true);
 	return 0;
 }
 
@@ -431,8 +451,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_split_init(&sp, seed, seed % 4 == 0 ? size + 1 : 1 + seed % 64);
 
 	if (++runs % FUZZ_RENEW == 0) {
-		teardown();
-		setup();
+		teardown(runs % FUZZ_RENEW_STORE == 0);
+		setup(runs % FUZZ_RENEW_STORE == 0);
 	}
 	before = durable_count();
 	cur = NULL;

@@ -18,9 +18,8 @@
  * §4.5.3.1.5); a multi-line reply keeps its code; it starts with 220;
  * nothing follows a final 221 or 421; and no "250 ... queued as" without
  * a message made durable (the store's commit count rose at least as
- * much as the number of such replies). The store and server are made
- * again every FUZZ_RENEW inputs, so state (rate limits, the failed-login
- * ban, delivered mail) stays bounded and results stay reproducible. */
+ * much as the number of such replies). State (rate limits, the
+ * failed-login ban, delivered mail) stays bounded: see FUZZ_RENEW. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,7 +38,15 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_RENEW 256
+/* Every FUZZ_RENEW inputs the server is made again (rate limits, the
+ * failed-login ban, caches); every FUZZ_RENEW_STORE inputs the store
+ * too (delivered mail, created mailboxes). Rarely: closing and opening
+ * a store stops and starts its commit thread inside an input, and
+ * libFuzzer's leak check once reported the new thread's live batch
+ * array (512 bytes from commit_thread) as leaked; it did not reproduce,
+ * and the array is freed when the thread ends. */
+#define FUZZ_RENEW       256
+#define FUZZ_RENEW_STORE 16384
 #define REPLY_LINE_MAX 512
 
 static char dir[64], sdir[80], sock[128];
@@ -100,8 +107,11 @@ busy(void *ctx)
 	    (cur->state == SMTP_STATE_COMMIT || cur->auth_work != NULL);
 }
 
+/* A store with example.test, alice (password "secret") and
+ * postmaster as her alias; a server on it. `store` false: only the
+ * server is made again. */
 static void
-setup(void)
+setup(bool store)
 {
 	struct store_opts so = { sdir, &loop, 86400, 64 };
 	char hash[crypto_pwhash_STRBYTES];
@@ -111,13 +121,15 @@ setup(void)
 	struct err err;
 	int64_t uid;
 
-	if (store_open(&so, &st, &err) != 0 ||
-	    store_domain_add(st, "example.test", &err) != 0 ||
-	    crypto_pwhash_str_alg(hash, "secret", 6, 0, 0,
-	        crypto_pwhash_ALG_ARGON2ID13) != 0 ||
-	    store_user_add(st, "alice@example.test", hash, &uid, &err) != 0 ||
-	    store_alias_add(st, "postmaster@example.test",
-	        "alice@example.test", &err) != 0) {
+	if (store &&
+	    (store_open(&so, &st, &err) != 0 ||
+	        store_domain_add(st, "example.test", &err) != 0 ||
+	        crypto_pwhash_str_alg(hash, "secret", 6, 0, 0,
+	            crypto_pwhash_ALG_ARGON2ID13) != 0 ||
+	        store_user_add(st, "alice@example.test", hash, &uid, &err) !=
+	            0 ||
+	        store_alias_add(st, "postmaster@example.test",
+	            "alice@example.test", &err) != 0)) {
 		fprintf(stderr, "fuzz: store setup: %s\n", err.msg);
 		abort();
 	}
@@ -143,7 +155,7 @@ shut_done(void *ctx)
 }
 
 static void
-teardown(void)
+teardown(bool store)
 {
 	bool done = false;
 	char cmd[128];
@@ -152,6 +164,8 @@ teardown(void)
 	while (!done)
 		(void)uv_run(&loop, UV_RUN_ONCE);
 	smtp_server_free(&srv);
+	if (!store)
+		return;
 	store_close(&st);
 	(void)uv_run(&loop, UV_RUN_NOWAIT);
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
@@ -209,7 +223,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	drv.fd = -1;
 	drv.gone = gone;
 	drv.busy = busy;
-	setup();
+	setup(true);
 	return 0;
 }
 
@@ -304,8 +318,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_split_init(&sp, seed, seed % 4 == 0 ? size + 1 : 1 + seed % 64);
 
 	if (++runs % FUZZ_RENEW == 0) {
-		teardown();
-		setup();
+		teardown(runs % FUZZ_RENEW_STORE == 0);
+		setup(runs % FUZZ_RENEW_STORE == 0);
 	}
 	before = durable_count();
 	cur = NULL;
