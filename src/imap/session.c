@@ -79,6 +79,7 @@ static const struct imap_command_entry commands[] = {
 
 static size_t on_data(void *ctx, struct slice in);
 static void on_timeout(void *ctx);
+static void idle_cb(uv_timer_t *t);
 static void on_close(void *ctx, const char *reason);
 static void on_drain(void *ctx);
 static void maybe_free(struct imap_session *s);
@@ -324,8 +325,10 @@ void
 imap_session_set_timeout(struct imap_session *s, unsigned ms)
 {
 	s->priv->timeout_ms = ms;
-	if (s->priv->conn != NULL)
+	if (s->priv->conn != NULL) {
 		net_conn_set_timeout(s->priv->conn, ms);
+		(void)uv_timer_start(s->priv->t_idle, idle_cb, ms, 0);
+	}
 }
 
 /* --- command life cycle ------------------------------------------------ */
@@ -734,6 +737,8 @@ on_data(void *ctx, struct slice in)
 	int zr;
 	bool progress;
 
+	if (pv->timeout_ms > 0)
+		(void)uv_timer_start(pv->t_idle, idle_cb, pv->timeout_ms, 0);
 	if (pv->cmd_clock && command_too_slow(s)) {
 		log_info(&s->log,
 		    "event=reject reason=command-too-slow bytes=%llu ms=%llu",
@@ -821,6 +826,24 @@ on_timeout(void *ctx)
 }
 
 static void
+idle_cb(uv_timer_t *t)
+{
+	struct imap_session *s = t->data;
+	struct imap_session_priv *pv = s->priv;
+
+	if (pv->conn == NULL || pv->closing)
+		return;
+	if ((s->cmd != NULL && pv->mode == IMAP_IN_CMD) ||
+	    pv->auth_work != NULL) {
+		/* A command runs, input is held: not the client's time. */
+		(void)uv_timer_start(pv->t_idle, idle_cb, pv->timeout_ms, 0);
+		return;
+	}
+	log_info(&s->log, "event=timeout state=%d plaintext=0", (int)s->state);
+	imap_bye(s, "Autologout; idle for too long");
+}
+
+static void
 cleanup(struct imap_session *s)
 {
 	struct imap_session_priv *pv = s->priv;
@@ -866,6 +889,7 @@ maybe_free(struct imap_session *s)
 	uv_close((uv_handle_t *)pv->t_kick, timer_closed);
 	uv_close((uv_handle_t *)pv->t_poll, timer_closed);
 	uv_close((uv_handle_t *)pv->t_delay, timer_closed);
+	uv_close((uv_handle_t *)pv->t_idle, timer_closed);
 	imap_server_session_gone(srv);
 }
 
@@ -877,6 +901,7 @@ on_close(void *ctx, const char *reason)
 
 	log_info(&s->log, "event=disconnect reason=%s user=%s", reason,
 	    s->user[0] != '\0' ? s->user : "-");
+	(void)uv_timer_stop(pv->t_idle);
 	pv->conn = NULL;
 	pv->closing = true;
 	imap_session_poll(s, false);
@@ -1086,6 +1111,7 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	pv->t_kick = timer_new(s);
 	pv->t_poll = timer_new(s);
 	pv->t_delay = timer_new(s);
+	pv->t_idle = timer_new(s);
 	set_limits(s, false);
 	pv->next = srv->sessions;
 	if (pv->next != NULL)

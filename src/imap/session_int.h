@@ -119,6 +119,10 @@ struct imap_session_priv {
 
 	/* timers: drain/kick deferral, IDLE poll, auth failure delay */
 	uv_timer_t *t_kick, *t_poll, *t_delay;
+	/* The autologout counted in plaintext (timeout_ms): net's timer is
+	 * reset by every byte read, TLS handshake and partial records
+	 * included; this one only by on_data. */
+	uv_timer_t *t_idle;
 	unsigned timers_open;
 	unsigned timeout_ms;
 

@@ -160,6 +160,10 @@ smtp_session_maybe_free(struct smtp_session *s)
 		uv_close((uv_handle_t *)s->t_delay, free_handle);
 		s->t_delay = NULL;
 	}
+	if (s->t_idle != NULL) {
+		uv_close((uv_handle_t *)s->t_idle, free_handle);
+		s->t_idle = NULL;
+	}
 	sodium_memzero(s->sasl_user, sizeof(s->sasl_user));
 	store_msg_free(&s->msg);
 	arena_free(&s->txn);
@@ -251,12 +255,30 @@ stalled(const struct smtp_session *s)
 	    s->auth_busy || s->state == SMTP_STATE_COMMIT;
 }
 
+static void
+idle_cb(uv_timer_t *t)
+{
+	struct smtp_session *s = t->data;
+
+	if (s->conn == NULL || s->closing)
+		return;
+	if (stalled(s)) { /* the server, not the client, is slow */
+		(void)uv_timer_start(s->t_idle, idle_cb, s->idle_ms, 0);
+		return;
+	}
+	log_info(&s->log, "event=timeout state=%d plaintext=0", (int)s->state);
+	store_msg_free(&s->msg);
+	smtp_close_421(s, "4.4.2 Idle timeout");
+}
+
 static size_t
 on_data(void *ctx, struct slice in)
 {
 	struct smtp_session *s = ctx;
 	size_t total = 0, n;
 	enum smtp_input mode;
+
+	(void)uv_timer_start(s->t_idle, idle_cb, s->idle_ms, 0);
 
 	if (!stalled(s) && data_too_slow(s)) {
 		log_info(&s->log,
@@ -353,6 +375,7 @@ on_close(void *ctx, const char *reason)
 
 	log_info(&s->log, "event=disconnect reason=%s messages=%u errors=%u",
 	    reason, s->messages, s->errors);
+	(void)uv_timer_stop(s->t_idle);
 	s->conn = NULL;
 	s->closing = true;
 	if (s->state != SMTP_STATE_COMMIT)
@@ -461,6 +484,11 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
 	}
 	net_conn_start(c, &session_ops, s);
 	net_conn_set_timeout(c, cfg->smtp_timeout_seconds * 1000);
+	s->idle_ms = cfg->smtp_timeout_seconds * 1000;
+	s->t_idle = xmalloc(sizeof(*s->t_idle));
+	(void)uv_timer_init(srv->loop, s->t_idle);
+	s->t_idle->data = s;
+	(void)uv_timer_start(s->t_idle, idle_cb, s->idle_ms, 0);
 	if (srv->shutting_down) {
 		smtp_close_421(s, "4.3.2 Service shutting down");
 		return;

@@ -128,6 +128,12 @@ struct smtp_session {
 	char sasl_user[AUTH_SASL_ID_MAX + 1]; /* LOGIN's user name */
 	uv_work_t *auth_work; /* password check on the pool; session stays */
 	uv_timer_t *t_delay;  /* answers a failed AUTH later; own close */
+	/* The idle timeout counted in plaintext: net's timer is reset by
+	 * every byte read, TLS handshake and partial records included, so
+	 * a client trickling ciphertext would never time out. Restarted by
+	 * on_data; own close. */
+	uv_timer_t *t_idle;
+	unsigned idle_ms;
 	bool auth_busy;       /* no input is read until AUTH is answered */
 
 	enum smtp_state state;

@@ -22,15 +22,18 @@ import time
 import pytest
 
 from conftest import HOST, PASSWORD, USERS, record_figure
-from imap_util import Imap, Literal, addr, imap_port, quote, tls_context
-from test_attack_smtp import (assert_log_clean, attack_despatch, log_bytes,
-                              new_log_text, rss_kb, set_in_group)
+from imap_util import (Imap, Literal, addr, imap_port, imaps_port, quote,
+                       tls_context)
+from test_attack_smtp import (assert_log_clean, attack_despatch, client_hello,
+                              log_bytes, new_log_text, parallel, rss_kb,
+                              set_in_group, trickle_until_closed)
 
 IMAP_LIMITS = {
     "max_connections": 40,
     "max_connections_per_ip": 8,
     "limit_loopback": "true",
     "command_time_seconds": 2,
+    "login_timeout_seconds": 10,
 }
 
 
@@ -381,6 +384,34 @@ def test_slowloris_command_line_cut_off(im):
     c.close()
     print(f"IDLE DONE trickle cut after {took:.1f} s: {text.strip()!r}")
     assert "* BYE" in text and took < 8, (took, text)
+
+
+def test_slowloris_tls_handshake_trickle_cut_off(im):
+    """A TLS ClientHello trickled one byte per 0.5 s on 993 and after
+    STARTTLS on 143: cut by the pre-login autologout counted in plaintext
+    (imap.login_timeout_seconds, 10 s here); net's idle timer alone,
+    reset by every byte, never ended it."""
+    hello = client_hello()
+
+    def implicit():
+        s = socket.create_connection((HOST, imaps_port(im)), timeout=10)
+        r = trickle_until_closed(s, hello, 0.5, 40)
+        s.close()
+        return r
+
+    def starttls():
+        c = imap_from(im, "127.0.1.11")
+        c.send(b"S1 STARTTLS\r\n")
+        assert c.read_tagged("S1").status == "OK"
+        r = trickle_until_closed(c.sock, hello, 0.5, 40)
+        c.close()
+        return r
+
+    res = parallel(implicit, starttls)
+    record_figure("attack IMAP TLS handshake trickle cut after",
+                  f"993: {res[0][0]:.1f} s, 143 STARTTLS: {res[1][0]:.1f} s")
+    for took, closed in res:
+        assert closed and took < 20, res
 
 
 # --- connection floods -------------------------------------------------------------

@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import ssl
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,8 +32,8 @@ import pytest
 
 from conftest import (HOST, PASSWORD, SAN_ENV, USERS, Despatch,
                       record_figure, strip_trace)
-from outbound_util import (configure, queue_list, sub_port, wait_submission,
-                           with_env)
+from outbound_util import (configure, queue_list, sub_port, subs_port,
+                           wait_submission, with_env)
 
 DOMAIN = "example.test"
 
@@ -41,6 +42,7 @@ SMTP_LIMITS = {
     "max_connections_per_ip": 8,
     "limit_loopback": "true",
     "data_time_seconds": 2,
+    "timeout_seconds": 10,
 }
 
 
@@ -901,6 +903,79 @@ def test_slowloris_command_line_trickle_cut_off(mx):
                       f"{took:.1f} s: {text.strip()!r}")
         assert "421 4.4.2" in text, text
         assert took < 8, took
+
+
+def client_hello():
+    """A real TLS ClientHello, made by an in-memory client."""
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = tls_context().wrap_bio(inb, outb)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outb.read()
+
+
+def trickle_until_closed(sock, data, interval, limit_s):
+    """Sends data one byte per interval; (seconds until the server
+    closed or limit_s passed, closed?)."""
+    t0 = time.monotonic()
+    sock.settimeout(interval)
+    for b in data:
+        if time.monotonic() - t0 > limit_s:
+            return time.monotonic() - t0, False
+        try:
+            sock.sendall(bytes([b]))
+            if sock.recv(4096) == b"":
+                return time.monotonic() - t0, True
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - t0, True
+    return time.monotonic() - t0, False
+
+
+def parallel(*fns):
+    out = [None] * len(fns)
+
+    def run(i):
+        out[i] = fns[i]()
+    th = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(60)
+    return out
+
+
+def test_slowloris_tls_handshake_trickle_cut_off(mx):
+    """A TLS ClientHello trickled one byte per 0.5 s, on 465 (implicit
+    TLS) and on 587 after STARTTLS: no plaintext ever reaches the session,
+    and net's idle timer is reset by every byte read, so only the idle
+    timeout counted in plaintext (smtp.timeout_seconds, 10 s here) ends
+    it. Before that timer a handshake could be held open indefinitely."""
+    hello = client_hello()
+
+    def implicit():
+        s = socket.create_connection((HOST, subs_port(mx)), timeout=10)
+        r = trickle_until_closed(s, hello, 0.5, 40)
+        s.close()
+        return r
+
+    def starttls():
+        c = Conn(sub_port(mx), "127.0.0.16")
+        assert c.reply()[0] == 220
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        r = trickle_until_closed(c.sock, hello, 0.5, 40)
+        c.close()
+        return r
+
+    res = parallel(implicit, starttls)
+    record_figure("attack SMTP TLS handshake trickle cut after",
+                  f"465: {res[0][0]:.1f} s, 587 STARTTLS: {res[1][0]:.1f} s")
+    for took, closed in res:
+        assert closed and took < 20, res
 
 
 # --- connection floods -------------------------------------------------------------
