@@ -16,11 +16,14 @@ move N on with SIGUSR2 between requests (SIGUSR1 leaves set-up work
 uncounted); the server is SIGKILLed after the walk and the checks run on a
 fresh start, so a refused commit that a crash would bring back is caught.
 A power loss ends the server, so those walks start one server per N: they
-walk every call of the SMTP ingest, and every STRIDE-th call of the IMAP
-and outbound walks (N = 1, 1 + STRIDE, ...; the unit walks in
-src/store/fault_test.c cover every call of the same store operations).
+walk every call of the small SMTP ingest, and every POWERLOSS_STRIDE-th
+call of the big ingest, the IMAP and the outbound walks (N = 1, 1 + STRIDE,
+...; the unit walks in src/store/fault_test.c cover every call of the same
+store operations).
 """
+import base64
 import imaplib
+import random
 import re
 import signal
 import smtplib
@@ -173,10 +176,22 @@ def hooks_or_skip(d):
 
 # --- SMTP ------------------------------------------------------------------
 def message(tag, size=0):
-    body = (f"Fault walk {tag}.\r\n" + "x" * 70 + "\r\n") * max(1, size // 72)
-    return (f"From: <sender@example.org>\r\nTo: <{addr('alice')}>\r\n"
+    """A small text message; with size, a binary attachment of about size
+    bytes (base64; not full-text indexed, so that the walk is the ingest
+    and not the indexing of a large text)."""
+    head = (f"From: <sender@example.org>\r\nTo: <{addr('alice')}>\r\n"
             f"Subject: fw-{tag}\r\nMessage-ID: <{tag}.{time.time_ns()}"
-            f"@example.org>\r\n\r\n{body}").encode()
+            f"@example.org>\r\n")
+    text = f"Fault walk {tag}.\r\n"
+    if not size:
+        return (head + "\r\n" + text).encode()
+    raw = random.Random(tag).randbytes(size)
+    b64 = base64.encodebytes(raw).replace(b"\n", b"\r\n").decode()
+    return (head + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed;"
+            " boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
+            + text + "--b1\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + b64
+            + "--b1--\r\n").encode()
 
 
 def smtp_send(d, msg):
@@ -265,13 +280,13 @@ def check_ingest(f, outcomes):
     assert not bad, "\n".join(bad)
 
 
-def ingest_walk_nonfatal(f, mode, k):
+def ingest_walk_nonfatal(f, mode, k, size=0):
     outcomes = []
     f.start(f"{mode}@0")
     for n in range(1, k + 1):
         f.rearm()
-        tag = f"{mode}-{n}"
-        msg = message(tag)
+        tag = f"{mode}-{size}-{n}"
+        msg = message(tag, size)
         outcomes.append((tag, msg, smtp_send(f.d, msg)))
         time.sleep(SETTLE)
     f.disarm()
@@ -280,14 +295,14 @@ def ingest_walk_nonfatal(f, mode, k):
     return outcomes
 
 
-def ingest_walk_powerloss(f, k, stride=1):
+def ingest_walk_powerloss(f, k, stride=1, size=0):
     outcomes = []
     for n in range(1, k + 1, stride):
         f.start(f"powerloss@{n}", hold=True)
         time.sleep(SETTLE)
         f.rearm()
-        tag = f"powerloss-{n}"
-        msg = message(tag)
+        tag = f"powerloss-{size}-{n}"
+        msg = message(tag, size)
         outcomes.append((tag, msg, smtp_send(f.d, msg)))
         time.sleep(SETTLE)
         f.end()
@@ -303,7 +318,9 @@ def summary(outcomes):
 
 
 def test_fault_walk_smtp_ingest(despatch):
-    """SMTP ingest for two local recipients, every call, each mode."""
+    """SMTP ingest for two local recipients: a small message at every call
+    in each mode; a 200 KB one (a blob file) with eio at every call and
+    power loss at every POWERLOSS_STRIDE-th."""
     t0 = time.monotonic()
     hooks_or_skip(despatch)
     f = Faults(despatch)
@@ -315,6 +332,19 @@ def test_fault_walk_smtp_ingest(despatch):
     for mode in ("eio", "enospc", "short"):
         figs.append(f"{mode}: " + summary(ingest_walk_nonfatal(f, mode, k)))
     figs.append("powerloss: " + summary(ingest_walk_powerloss(f, k)))
+    # A message over the store's in-memory blob limit (128 KiB): its body
+    # is staged in tmp/, fsynced, renamed into blobs/ and its folder
+    # fsynced before the COMMIT.
+    big = 200 * 1000
+
+    def probe_big(n):
+        assert smtp_send(despatch, message(f"count-big-{n}", big)) == "ok"
+    kb = f.count_of(probe_big)
+    figs.append(f"200 KB: K={kb}")
+    figs.append("200 KB eio: " + summary(
+        ingest_walk_nonfatal(f, "eio", kb, big)))
+    figs.append(f"200 KB powerloss/{POWERLOSS_STRIDE}: " + summary(
+        ingest_walk_powerloss(f, kb, POWERLOSS_STRIDE, big)))
     fired = {m for m, _, _ in f.fired}
     assert fired >= {"eio", "enospc", "powerloss"}, f.fired
     record_figure("fault_walk_smtp", "; ".join(figs)
