@@ -303,18 +303,29 @@ store_open(const struct store_opts *opts, struct store **out, struct err *err)
 	    db_exec(&st->wr, "PRAGMA cache_size=-32768", err) != 0 ||
 	    db_exec(&st->wr, "PRAGMA wal_autocheckpoint=8192", err) != 0)
 		goto fail;
-	if (exclusive && recover(st, err) != 0)
-		goto fail;
+	/* On a full disk the open still succeeds, so that serve can start
+	 * (answering 452 and serving IMAP reads) and the admin can look:
+	 * only the crash accounting is off until the next open. */
+	if (exclusive && recover(st, err) != 0) {
+		if (err->code != ERR_FULL)
+			goto fail;
+		log_warn(&st->log, "event=open-full msg=\"%s\"", err->msg);
+	}
 	/* Shared from here on; a process in recovery holds it exclusively
 	 * and we wait for it. */
 	if (flock(st->lock_fd, LOCK_SH) == -1) {
 		err_set(err, ERR_TEMP, "flock store.lock: %s", strerror(errno));
 		goto fail;
 	}
-	if (count_open(st, 1, err) != 0)
-		goto fail;
+	if (count_open(st, 1, err) != 0) {
+		if (err->code != ERR_FULL)
+			goto fail;
+		log_warn(&st->log, "event=open-full msg=\"%s\"", err->msg);
+		st->uncounted = true;
+	}
 	if (commit_start(st, err) != 0) {
-		(void)count_open(st, -1, &e);
+		if (!st->uncounted)
+			(void)count_open(st, -1, &e);
 		goto fail;
 	}
 	*out = st;
@@ -349,7 +360,7 @@ store_close(struct store **sp)
 	commit_stop(st);
 	watch_free_all(st);
 	/* Nothing of ours is between rename and commit any more. */
-	if (count_open(st, -1, &e) != 0)
+	if (!st->uncounted && count_open(st, -1, &e) != 0)
 		log_warn(&st->log, "event=close msg=\"%s\"", e.msg);
 	db_close(&st->wr);
 	db_close(&st->rd);

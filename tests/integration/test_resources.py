@@ -8,8 +8,8 @@
   up; once the tmpfs is made bigger, service comes back without a
   restart, and after a restart every acknowledged message is
   byte-identical and `store verify` passes. Also: SIGKILL while full, and
-  a restart while still full (xfail until the store can open on a full
-  disk).
+  a restart while still full (the store opens without counting itself,
+  serve answers 452 and serves IMAP reads).
 - Too many open files: serve's RLIMIT_NOFILE lowered, then flooded with
   connections: no busy loop (CPU time of the process stays low), a log
   line, existing sessions keep working (8 descriptors stay free for
@@ -17,8 +17,9 @@
   APPEND that cannot open its blob file gets a 4xx / NO.
 - A store that vanishes mid-session (the tmpfs lazily unmounted, or
   DATA/store deleted or renamed, under open SMTP and IMAP sessions): no
-  crash, no hang, every command answered; xfail while new mail still gets
-  250 (it lands in files that are gone).
+  crash, no hang, every command answered, and new mail gets 4xx, never
+  250 (the store checks before each commit batch that its folder is
+  still the one it opened).
 - SIGKILL under IMAP APPEND load: every OK'd APPEND byte-identical at its
   APPENDUID. The SMTP SIGKILL-under-load test (every 250'd message present
   and byte-identical after kills and restarts) is test_kill.py.
@@ -35,8 +36,7 @@ What the admin sees (serve's log on stderr):
   wait in the listen backlog meanwhile. `451 4.3.0` and
   `event=fetch_read error=... Too many open files` if the store itself
   hits the limit. Raise `LimitNOFILE` / `ulimit -n`.
-- store gone (with the store-side check proposed in the resources
-  report): `event=commit-failed ... err=temp msg="store DATA/store is
+- store gone: `event=commit-failed ... err=temp msg="store DATA/store is
   gone (...): unmounted, moved or deleted while open"`, `451 4.3.0` to
   SMTP, `NO [UNAVAILABLE]` to APPEND/STORE; reads of what was open go on.
   Stop serve, put the store back (mount, rename), start serve.
@@ -489,9 +489,8 @@ def test_restart_on_full_disk(tmpfs_despatch):
         problems.append(f"serve does not start: {str(e)[-400:]}")
     problems.append(f"(WAL present when filled: {wal.exists()})")
     if len(problems) > 1:
-        pytest.xfail(
-            "on a full disk the store cannot be opened (its open counter "
-            "is written at open; see the resources report): "
+        pytest.fail(
+            "on a full disk the store cannot be opened: "
             + " | ".join(problems))
     wait_imap(d)
     c = smtp(d)
@@ -831,10 +830,7 @@ def test_store_vanishes_mid_session(tmpfs_despatch, how):
              if codes[k] == 250] + \
         [k for k in ("imap append", "imap store") if codes[k] == "OK"]
     if acked:
-        pytest.xfail(
-            f"acknowledged into a store that is gone: {acked}. Needs the "
-            f"store to check, before each commit batch, that its folder "
-            f"is still the one it opened (see the resources report)")
+        pytest.fail(f"acknowledged into a store that is gone: {acked}")
     for k in ("smtp small", "smtp big", "smtp new"):
         assert 400 <= codes[k] < 500, codes
     assert "gone" in log or "moved" in log, "no log line for the lost store"

@@ -491,6 +491,28 @@ unlink_unused(struct store *st, struct batch *b)
 	}
 }
 
+/* 0 while st->dir still names the folder the store opened; else
+ * ERR_TEMP: unmounted (even lazily), deleted or renamed under us. The
+ * open descriptors would go on working, so without this every commit
+ * would "succeed" into a file system that is gone once serve exits. */
+static int
+store_present(struct store *st, struct err *e)
+{
+	struct stat held, named;
+
+	if (fstat(st->dirfd, &held) == -1)
+		return err_set(e, ERR_TEMP, "store %s: fstat: %s", st->dir,
+		    strerror(errno));
+	if (stat(st->dir, &named) == -1)
+		return err_set(e, ERR_TEMP, "store %s is gone (%s): unmounted, "
+		    "moved or deleted while open", st->dir, strerror(errno));
+	if (held.st_dev != named.st_dev || held.st_ino != named.st_ino)
+		return err_set(e, ERR_TEMP, "store %s is gone: the path names "
+		    "another folder now (unmounted or replaced while open)",
+		    st->dir);
+	return 0;
+}
+
 static void
 commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 {
@@ -518,7 +540,8 @@ commit_batch(struct store *st, struct commit_job **jobs, size_t n)
 		(void)flock(st->gc_lock_fd, LOCK_SH);
 	(void)place_files(st, &b);
 
-	if (db_exec(&st->wr, "BEGIN IMMEDIATE", &e) != 0) {
+	if (store_present(st, &e) != 0 ||
+	    db_exec(&st->wr, "BEGIN IMMEDIATE", &e) != 0) {
 		for (i = 0; i < n; i++)
 			job_fail(jobs[i], e.code, &e);
 		goto out;

@@ -123,6 +123,7 @@ struct store {
 	int dirfd, blobs_fd, tmp_fd;
 	int lock_fd;      /* store.lock: LOCK_SH while open */
 	int gc_lock_fd;   /* gc.lock: commit thread's shared lock */
+	bool uncounted;   /* opened on a full disk: not in state.opens */
 	struct dbconn rd; /* the owner thread: reads, admin, lookups */
 	struct dbconn wr; /* the commit path: the one write connection */
 	uv_loop_t *loop;
