@@ -80,6 +80,8 @@ struct imap_session_priv {
 	struct imap_session_priv *prev, *next;
 	struct net_conn *conn; /* NULL once gone */
 	char peer[64];
+	unsigned char peer_key[16]; /* what the per-address cap counts */
+	size_t peer_key_len;
 	bool loopback;
 	struct tls_ctx *tls; /* reference, for STARTTLS; may be NULL */
 	bool tls_on;

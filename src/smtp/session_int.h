@@ -110,6 +110,8 @@ struct smtp_session {
 	struct net_conn *conn; /* NULL once the connection is gone */
 	struct log_ctx log;
 	char peer[64];
+	unsigned char peer_key[16]; /* what the per-address cap counts */
+	size_t peer_key_len;
 
 	/* Snapshot of the server config at connect (reload: new sessions). */
 	char hostname[256];
