@@ -622,8 +622,17 @@ walk(const struct scenario *sc, enum fault_mode mode)
 			fail_msg("%s: child crashed (status %#x)", ctx,
 			    (unsigned)status);
 		}
+		/* Without a loop the store runs no thread of its own: the
+		 * calls are the same in every run, so a fault at N <= K must
+		 * have fired before the reply (short: only at writes). */
+		if ((mode == FAULT_EIO || mode == FAULT_ENOSPC) &&
+		    (!reported || !rep.fired))
+			fail_msg("%s: the fault did not fire", ctx);
 		if (reported && rep.fired)
 			fired++;
+		if (getenv("FAULT_TEST_VERBOSE") != NULL && reported &&
+		    rep.fired && rep.status == 0)
+			print_message("%s: fired, success reported\n", ctx);
 		if (reported && rep.status != 0)
 			failures++;
 		st = open_store(&f); /* recovery */
