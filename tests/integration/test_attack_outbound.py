@@ -136,6 +136,20 @@ def slow_ehlo_reply(s, n):
         time.sleep(0.2)
 
 
+def slow_tls_handshake(s, n):
+    """Offers STARTTLS, says 220, then sends its TLS answer one byte per
+    0.2 s: a record header announcing 16 KB that never completes."""
+    s.sendall(b"220 slow3.test ESMTP\r\n")
+    read_line(s)
+    s.sendall(b"250-slow3.test\r\n250 STARTTLS\r\n")
+    if not read_line(s).upper().startswith(b"STARTTLS"):
+        return
+    s.sendall(b"220 2.0.0 go ahead\r\n")
+    for b in b"\x16\x03\x03\x40\x00" + b"\x02" * 300:
+        s.sendall(bytes([b]))
+        time.sleep(0.2)
+
+
 def endless_ehlo_reply(s, n):
     """The EHLO reply as an endless stream of continuation lines, as fast
     as the client reads."""
@@ -177,6 +191,7 @@ def env(tmp_path_factory):
     e.hostile("slow1.test", IP[1], slow_greeting)
     e.hostile("slow2.test", IP[2], slow_ehlo_reply)
     e.hostile("endless.test", IP[3], endless_ehlo_reply)
+    e.hostile("slow3.test", IP[5], slow_tls_handshake)
     e.hostile("malformed.test", IP[4], malformed_after_mail)
     e.ob.start(outbound={"timeout_seconds": 3,
                          "connect_timeout_seconds": 3})
@@ -248,6 +263,15 @@ def test_hostile_mx_slowloris_ehlo_reply(env):
     can stop it)."""
     _, took = deliver_and_wait(env, "slow2.test", "slow ehlo")
     print(f"slow EHLO reply given up in {took:.1f} s")
+    assert took < 25, took
+
+
+def test_hostile_mx_slowloris_tls_handshake(env):
+    """After STARTTLS the server's handshake answer trickles one byte per
+    0.2 s: the per-reply deadline covers the handshake too."""
+    _, took = deliver_and_wait(env, "slow3.test", "slow handshake")
+    record_figure("attack outbound slow TLS handshake",
+                  f"given up, delivered via the next MX in {took:.1f} s")
     assert took < 25, took
 
 
