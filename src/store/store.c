@@ -161,7 +161,7 @@ state_set(struct store *st, const char *key, int64_t v, struct err *err)
 	    "INSERT INTO state(key, value) VALUES('%s', %lld)"
 	    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	    key, (long long)v);
-	return db_exec(&st->rd, sql, err);
+	return db_exec_write(&st->rd, sql, err);
 }
 
 /* Runs with store.lock held exclusively, so no other process has the
@@ -202,7 +202,7 @@ count_open(struct store *st, int delta, struct err *err)
 	    "INSERT INTO state(key, value) VALUES('opens', %d)"
 	    " ON CONFLICT(key) DO UPDATE SET value = value + %d",
 	    delta, delta);
-	return db_exec(&st->rd, sql, err);
+	return db_exec_write(&st->rd, sql, err);
 }
 
 static int

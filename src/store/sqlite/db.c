@@ -362,6 +362,19 @@ db_commit(struct dbconn *c, struct err *err)
 }
 
 int
+db_exec_write(struct dbconn *c, const char *sql, struct err *err)
+{
+	if (dio_commit_point() == -1)
+		return err_set(err, errno_code(errno), "commit: %s",
+		    strerror(errno));
+	if (db_exec(c, sql, err) != 0) {
+		wal_scrub(c);
+		return err->code;
+	}
+	return 0;
+}
+
+int
 db_int(struct dbconn *c, const char *sql, int64_t *out, struct err *err)
 {
 	sqlite3_stmt *s;

@@ -271,6 +271,10 @@ int db_exec(struct dbconn *c, const char *sql, struct err *err);
  * test build may fail it there). 0, or ERR_TEMP/ERR_FULL; the caller
  * rolls back on failure. */
 int db_commit(struct dbconn *c, struct err *err);
+/* Runs one writing statement outside a transaction (SQLite commits it
+ * on its own), with dio_commit_point first and the same clean-up as
+ * db_commit on failure. */
+int db_exec_write(struct dbconn *c, const char *sql, struct err *err);
 /* Maps an SQLite result to ERR_FULL (SQLITE_FULL) or ERR_TEMP and sets
  * err with what and the connection's message. */
 int db_fail(struct dbconn *c, int rc, const char *what, struct err *err);
