@@ -40,13 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every FUZZ_RENEW inputs the server is made again (rate limits, the
  * failed-login ban, caches); every FUZZ_RENEW_STORE inputs the store
- * too (delivered mail, created mailboxes). Rarely: closing and opening
- * a store stops and starts its commit thread inside an input, and
- * libFuzzer's leak check once reported the new thread's live batch
- * array (512 bytes from commit_thread) as leaked; it did not reproduce,
- * and the array is freed when the thread ends. */
+ * too (appended mail, created mailboxes). The store is renewed as often
+ * as the server here: kept for 16384 inputs, appended messages and
+ * mailboxes piled up and the target ran 7 times slower (19 against 137
+ * inputs a second). The new store's commit thread has committed the
+ * INBOX before any input runs, which the SMTP target's rare false leak
+ * report (see there) needs not to happen. */
 #define FUZZ_RENEW       256
-#define FUZZ_RENEW_STORE 16384
+#define FUZZ_RENEW_STORE 256
 
 static char dir[64], sdir[80], sock[128];
 static uv_loop_t loop;
