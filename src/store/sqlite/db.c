@@ -348,30 +348,36 @@ wal_scrub(struct dbconn *c)
 	}
 }
 
-int
-db_commit(struct dbconn *c, struct err *err)
+/* Runs sql, which commits; after a failure that may have left the
+ * transaction's frames in the WAL (an I/O error or a full disk, not a
+ * lock: SQLITE_BUSY wrote nothing and would only wait again), scrubs. */
+static int
+exec_commit(struct dbconn *c, const char *sql, struct err *err)
 {
+	int rc, prim;
+
 	if (dio_commit_point() == -1)
 		return err_set(err, errno_code(errno), "commit: %s",
 		    strerror(errno));
-	if (db_exec(c, "COMMIT", err) != 0) {
+	if ((rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL)) == SQLITE_OK)
+		return 0;
+	(void)db_fail(c, rc, sql, err);
+	prim = rc & 0xff;
+	if (prim == SQLITE_IOERR || prim == SQLITE_FULL)
 		wal_scrub(c);
-		return err->code;
-	}
-	return 0;
+	return err->code;
+}
+
+int
+db_commit(struct dbconn *c, struct err *err)
+{
+	return exec_commit(c, "COMMIT", err);
 }
 
 int
 db_exec_write(struct dbconn *c, const char *sql, struct err *err)
 {
-	if (dio_commit_point() == -1)
-		return err_set(err, errno_code(errno), "commit: %s",
-		    strerror(errno));
-	if (db_exec(c, sql, err) != 0) {
-		wal_scrub(c);
-		return err->code;
-	}
-	return 0;
+	return exec_commit(c, sql, err);
 }
 
 int
