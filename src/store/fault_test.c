@@ -607,9 +607,9 @@ count_calls(struct fx *f, const struct scenario *sc, uint64_t *op_out)
 	return k;
 }
 
-/* eio runs end as a crash right after the reply (no store_close): a
- * failed call followed by a crash must not resurrect what was refused
- * (SQLite's WAL keeps frames of a commit whose sync failed); enospc and
+/* eio and enospc runs end as a crash right after the reply (no
+ * store_close): a failed call followed by a crash must not resurrect what
+ * was refused (SQLite's WAL keeps frames of a commit whose sync failed);
  * short runs close the store after the failure. These three walk the
  * calls up to the reply (a failed call in the close after a success
  * reported loses nothing: the power-loss walk covers the close, where
@@ -618,7 +618,7 @@ static void
 walk(const struct scenario *sc, enum fault_mode mode)
 {
 	uint64_t k, k_op, n, c;
-	bool crash = mode == FAULT_EIO;
+	bool crash = mode == FAULT_EIO || mode == FAULT_ENOSPC;
 	unsigned failures = 0, fired = 0, died = 0;
 	struct fx f = { 0 };
 	struct report rep;

@@ -349,8 +349,11 @@ wal_scrub(struct dbconn *c)
 }
 
 /* Runs sql, which commits; after a failure that may have left the
- * transaction's frames in the WAL (an I/O error or a full disk, not a
- * lock: SQLITE_BUSY wrote nothing and would only wait again), scrubs. */
+ * transaction's frames whole in the WAL, scrubs. That is an I/O error
+ * (the fsync after the commit frame). Not SQLITE_FULL: a write that did
+ * not fit leaves the commit frame unwritten or torn, which recovery
+ * ignores (and on a full disk the scrub would only fail too); not
+ * SQLITE_BUSY, which wrote nothing. */
 static int
 exec_commit(struct dbconn *c, const char *sql, struct err *err)
 {
@@ -363,7 +366,7 @@ exec_commit(struct dbconn *c, const char *sql, struct err *err)
 		return 0;
 	(void)db_fail(c, rc, sql, err);
 	prim = rc & 0xff;
-	if (prim == SQLITE_IOERR || prim == SQLITE_FULL)
+	if (prim == SQLITE_IOERR)
 		wal_scrub(c);
 	return err->code;
 }
