@@ -14,6 +14,7 @@ SAN     := build-san
 CLANG   := build-clang
 FUZZ    := build-fuzz
 DATA    := var
+ROOT_DATA := /var/lib/despatch
 # `make fuzz`: seconds per target; `make test`: the brief run of each.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
@@ -43,11 +44,19 @@ build-clang: deps
 	    -Dfuzz=true >/dev/null
 	ninja -C $(CLANG)
 
+# As root, serve runs as the user `despatch`, which must reach the data dir:
+# a clone under /root (mode 0700) is out of its reach, so root's data dir is
+# $(ROOT_DATA) and ./var a symbolic link to it.
 run: build
-	@if [ ! -d $(DATA) ]; then \
-	    $(BUILD)/despatch init --data $(DATA) --domain example.test \
-	        --hostname localhost --listen 127.0.0.1 --port-offset 10000 && \
-	    $(BUILD)/despatch user add demo@example.test --data $(DATA); \
+	@if [ ! -e $(DATA) ]; then \
+	    dir=$(DATA); \
+	    if [ "$$(id -u)" -eq 0 ]; then dir=$(ROOT_DATA); fi; \
+	    if [ ! -d "$$dir" ]; then \
+	        $(BUILD)/despatch init --data "$$dir" --domain example.test \
+	            --hostname localhost --listen 127.0.0.1 --port-offset 10000 && \
+	        $(BUILD)/despatch user add demo@example.test --data "$$dir"; \
+	    fi && \
+	    if [ "$$dir" != $(DATA) ]; then ln -s "$$dir" $(DATA); fi; \
 	fi
 	exec $(BUILD)/despatch serve --data $(DATA)
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -364,6 +365,30 @@ run(struct serve *s)
 	return CLI_EXIT_OK;
 }
 
+/* Every session and every open blob costs a descriptor, and systemd and
+ * login shells start us with a soft RLIMIT_NOFILE of 1024, which would
+ * cap serve near 1,000 connections while the hard limit allows far more
+ * (systemd's is 524288). The soft limit goes up to the hard one; no
+ * privilege is needed for that. */
+static void
+raise_nofile(void)
+{
+	struct rlimit r;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max)
+		return;
+	was = r.rlim_cur;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+		log_warn(&lctx, "event=nofile soft=%llu hard=%llu msg=\"%s\"",
+		    (unsigned long long)was, (unsigned long long)r.rlim_max,
+		    strerror(errno));
+	else
+		log_info(&lctx, "event=nofile soft=%llu was=%llu",
+		    (unsigned long long)r.rlim_cur, (unsigned long long)was);
+}
+
 /* Root: whom to become (the data dir's owner, never root), who must be
  * able to reach the data dir. CLI_EXIT_OK or CLI_EXIT_FAIL (message
  * printed). */
@@ -412,6 +437,7 @@ cli_cmd_serve(int argc, char **argv)
 	}
 	s.data = o.data;
 	apply_log_level(&s.cfg);
+	raise_nofile();
 	if (geteuid() == 0 && (rc = leave_root_prepare(&s)) != CLI_EXIT_OK)
 		return rc;
 	if (s.priv_on && cli_priv_assume("serve", &s.priv) != CLI_EXIT_OK)

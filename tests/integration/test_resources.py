@@ -834,3 +834,24 @@ def test_store_vanishes_mid_session(tmpfs_despatch, how):
     for k in ("smtp small", "smtp big", "smtp new"):
         assert 400 <= codes[k] < 500, codes
     assert "gone" in log or "moved" in log, "no log line for the lost store"
+
+
+def test_soft_nofile_limit_raised_to_hard(despatch):
+    """Started with the soft RLIMIT_NOFILE of a login shell or a systemd
+    unit (1024), serve raises it to the hard limit: otherwise it would stop
+    accepting near 1,000 connections while the system allows far more."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(1024, hard)
+    if low >= hard:
+        pytest.skip(f"hard limit {hard} leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        despatch.start()  # inherits the low soft limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    limits = Path(f"/proc/{despatch.proc.pid}/limits").read_text()
+    row = next(l for l in limits.splitlines()
+               if l.startswith("Max open files"))
+    got_soft, got_hard = row.split()[3:5]
+    assert int(got_soft) == int(got_hard) == hard, row
+    assert f"event=nofile soft={hard} was={low}" in despatch.stderr_text()
