@@ -5,7 +5,6 @@
  * pipelined commands waiting in the buffer, the command life cycle
  * (imap_cmd_finish), COMPRESS=DEFLATE below everything, timers, and a
  * lifetime that outlasts the connection while a command still runs. */
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1042,39 +1041,6 @@ imap_session_peer(const struct imap_session *s)
 	return s->priv->peer;
 }
 
-static bool
-is_loopback(const char *peer)
-{
-	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
-	    strncmp(peer, "::ffff:127.", 11) == 0;
-}
-
-/* The part of a peer address the per-address cap counts, into key:
- * an IPv4 address (v4-mapped too), or an IPv6 address's /64: one
- * subscriber usually holds a whole /64 (RFC 6177), and counting /128s
- * would give it 2^64 caps. Returns the key's length; 0 if peer is not a
- * numeric address (then the string itself is compared). */
-static size_t
-peer_key(const char *peer, unsigned char key[16])
-{
-	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0xff, 0xff };
-	unsigned char a[16];
-
-	if (inet_pton(AF_INET, peer, a) == 1) {
-		memcpy(key, a, 4);
-		return 4;
-	}
-	if (inet_pton(AF_INET6, peer, a) != 1)
-		return 0;
-	if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-		memcpy(key, a + 12, 4);
-		return 4;
-	}
-	memcpy(key, a, 8);
-	return 8;
-}
-
 /* The connection caps (limits.h IMAP_CONNS_*): NULL if s may stay, else
  * the reason. s is already on the server's list. Sessions already
  * closing (refused ones among them) do not count. */
@@ -1089,11 +1055,9 @@ over_cap(const struct imap_session *s)
 		if (o->conn == NULL || o->closing)
 			continue;
 		all++;
-		if (o->peer_key_len == s->priv->peer_key_len &&
-		    (o->peer_key_len > 0
-		            ? memcmp(o->peer_key, s->priv->peer_key,
-		                  o->peer_key_len) == 0
-		            : strcmp(o->peer, s->priv->peer) == 0))
+		if (net_peer_same(o->peer_key, o->peer_key_len, o->peer,
+		        s->priv->peer_key, s->priv->peer_key_len,
+		        s->priv->peer))
 			same++;
 	}
 	if (all > srv->cfg.imap_max_connections)
@@ -1128,8 +1092,8 @@ imap_session_accept(struct imap_server *srv, uv_stream_t *server,
 	randombytes_buf(&s->log.session, sizeof(s->log.session));
 	s->log.proto = "imap";
 	(void)str_copy(pv->peer, sizeof(pv->peer), net_conn_peer(c));
-	pv->peer_key_len = peer_key(pv->peer, pv->peer_key);
-	pv->loopback = is_loopback(pv->peer);
+	pv->peer_key_len = net_peer_key(pv->peer, pv->peer_key);
+	pv->loopback = net_peer_is_loopback(pv->peer);
 	pv->tls = tls_ctx_ref(srv->tls);
 	s->state = IMAP_STATE_NOAUTH;
 	s->arena = arena_new("imap-session", IMAP_ARENA_PREAUTH);

@@ -18,6 +18,7 @@
 #include "lib/config.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "net/peer.h"
 
 /* SELECT copies a mailbox's view from a cache of recently loaded views
  * when the mailbox has not changed since (same UIDVALIDITY, UIDNEXT and
@@ -80,7 +81,7 @@ struct imap_session_priv {
 	struct imap_session_priv *prev, *next;
 	struct net_conn *conn; /* NULL once gone */
 	char peer[64];
-	unsigned char peer_key[16]; /* what the per-address cap counts */
+	unsigned char peer_key[NET_PEER_KEY_MAX]; /* net_peer_key */
 	size_t peer_key_len;
 	bool loopback;
 	struct tls_ctx *tls; /* reference, for STARTTLS; may be NULL */

@@ -3,7 +3,6 @@
  * BDAT chunks), replies held back while pipelining, error counting and
  * the session's lifetime, which outlasts its connection while a commit
  * is pending. */
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -400,39 +399,6 @@ smtp_session_shutdown(struct smtp_session *s, bool force)
 	smtp_close_421(s, "4.3.2 Service shutting down");
 }
 
-static bool
-is_loopback(const char *peer)
-{
-	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
-	    strncmp(peer, "::ffff:127.", 11) == 0;
-}
-
-/* The part of a peer address the per-address cap counts, into key:
- * an IPv4 address (v4-mapped too), or an IPv6 address's /64: one
- * subscriber usually holds a whole /64 (RFC 6177), and counting /128s
- * would give it 2^64 caps. Returns the key's length; 0 if peer is not a
- * numeric address (then the string itself is compared). */
-static size_t
-peer_key(const char *peer, unsigned char key[16])
-{
-	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0xff, 0xff };
-	unsigned char a[16];
-
-	if (inet_pton(AF_INET, peer, a) == 1) {
-		memcpy(key, a, 4);
-		return 4;
-	}
-	if (inet_pton(AF_INET6, peer, a) != 1)
-		return 0;
-	if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-		memcpy(key, a + 12, 4);
-		return 4;
-	}
-	memcpy(key, a, 8);
-	return 8;
-}
-
 /* The connection caps (limits.h SMTP_CONNS_*): NULL if s may stay, else
  * the reason. s is already on the server's list. */
 static const char *
@@ -448,15 +414,13 @@ over_cap(const struct smtp_session *s)
 		if (o->conn == NULL || o->closing)
 			continue;
 		all++;
-		if (o->peer_key_len == s->peer_key_len &&
-		    (s->peer_key_len > 0 ? memcmp(o->peer_key, s->peer_key,
-		                               s->peer_key_len) == 0
-		                         : strcmp(o->peer, s->peer) == 0))
+		if (net_peer_same(o->peer_key, o->peer_key_len, o->peer,
+		        s->peer_key, s->peer_key_len, s->peer))
 			same++;
 	}
 	if (all > srv->cfg.smtp_max_connections)
 		return "too-many-connections";
-	if (!srv->cfg.smtp_limit_loopback && is_loopback(s->peer))
+	if (!srv->cfg.smtp_limit_loopback && net_peer_is_loopback(s->peer))
 		return NULL;
 	return same > srv->cfg.smtp_max_connections_per_ip
 	    ? "too-many-connections-from-address"
@@ -480,7 +444,7 @@ smtp_session_accept(struct smtp_server *srv, uv_stream_t *server,
 	randombytes_buf(&s->log.session, sizeof(s->log.session));
 	s->log.proto = "smtp";
 	(void)str_copy(s->peer, sizeof(s->peer), net_conn_peer(c));
-	s->peer_key_len = peer_key(s->peer, s->peer_key);
+	s->peer_key_len = net_peer_key(s->peer, s->peer_key);
 	(void)str_copy(s->hostname, sizeof(s->hostname), cfg->hostname);
 	s->max_size = cfg->smtp_max_message_size;
 	s->max_rcpt = cfg->smtp_max_recipients;

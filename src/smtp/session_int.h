@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "net/peer.h"
 #include "smtp/data.h"
 #include "smtp/limits.h"
 #include "smtp/parse.h"
@@ -110,7 +111,7 @@ struct smtp_session {
 	struct net_conn *conn; /* NULL once the connection is gone */
 	struct log_ctx log;
 	char peer[64];
-	unsigned char peer_key[16]; /* what the per-address cap counts */
+	unsigned char peer_key[NET_PEER_KEY_MAX]; /* net_peer_key */
 	size_t peer_key_len;
 
 	/* Snapshot of the server config at connect (reload: new sessions). */
