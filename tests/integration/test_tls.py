@@ -209,6 +209,8 @@ def wait_log(d, needle, count, timeout=15):
 
 
 # --- protocol and cipher checks ----------------------------------------------
+# Python warns that TLS 1.0 and 1.1 are deprecated: trying them is the point.
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
 def test_protocols_and_ciphers(imap_server):
     d = imap_server
     weak12 = ["AES128-SHA", "AES256-GCM-SHA384",  # RSA key exchange
@@ -347,7 +349,7 @@ def test_sighup_reloads_certificate(imap_server, tmp_path):
 
 
 # --- testssl.sh ---------------------------------------------------------------
-def testssl_bin():
+def find_testssl():
     for name in ("testssl", "testssl.sh"):
         p = shutil.which(name)
         if p:
@@ -376,7 +378,7 @@ def run_testssl(bin_, kind, port, ca, outdir):
 
 
 def test_testssl(imap_server, tmp_path):
-    bin_ = testssl_bin()
+    bin_ = find_testssl()
     d = imap_server
     ca_dir = tmp_path / "ca"
     ca = make_ca(ca_dir)
