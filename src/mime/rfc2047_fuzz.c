@@ -116,7 +116,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Round trip of valid UTF-8 text through encoded words. */
 	if (size <= RT_MAX && utf8_is_valid(in)) {
-		buf_init(&enc, 16 * RT_MAX);
+		/* Worst case per input byte: a word of its own, "=?UTF-8*en?Q?"
+		 * (13) + "=XX" + "?=" + the longest separator (5): 23. A
+		 * smaller buffer truncated the encoding of ~1,900 bytes split
+		 * one per word, and the round trip "failed". */
+		buf_init(&enc, 24 * RT_MAX + 64);
 		(void)buf_append(&enc, "Re: ", 4);
 		encode_words(data, size, seed, &enc);
 		buf_reset(&out);
