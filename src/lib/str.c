@@ -91,8 +91,8 @@ str_hex(char *out, const unsigned char *p, size_t n)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(char c)
+int
+str_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -109,11 +109,11 @@ str_unhex(unsigned char *out, size_t n, const char *hex)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]), lo;
+		int hi = str_hexval(hex[2 * i]), lo;
 
 		if (hi < 0)
 			return false;
-		lo = hexval(hex[2 * i + 1]);
+		lo = str_hexval(hex[2 * i + 1]);
 		if (lo < 0)
 			return false;
 		out[i] = (unsigned char)(hi << 4 | lo);

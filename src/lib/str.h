@@ -26,5 +26,7 @@ int num_parse_u64_slice(struct slice s, uint64_t min, uint64_t max,
 void str_hex(char *out, const unsigned char *p, size_t n);
 /* Parses exactly 2n hex digits into out; false on bad input. */
 bool str_unhex(unsigned char *out, size_t n, const char *hex);
+/* The value of one hex digit (either case), or -1 if c is none. */
+int str_hexval(char c);
 
 #endif

@@ -5,16 +5,11 @@
 #include <string.h>
 
 #include "mime/imapdata.h"
+#include "mime/lex.h"
 
 #include "lib/banned.h"
 
 #define NONE SIZE_MAX
-
-static bool
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
 
 /* From an opening quote, '(' or '[' to one past its end (or len). */
 static size_t
@@ -64,7 +59,7 @@ trim_cfws(struct slice s)
 	size_t i = 0, first = NONE, last = 0;
 
 	while (i < s.len) {
-		if (is_ws(s.p[i])) {
+		if (mime_is_ws(s.p[i])) {
 			i++;
 			continue;
 		}
@@ -90,9 +85,9 @@ trim_cfws(struct slice s)
 static struct slice
 trim_ws(struct slice s)
 {
-	while (s.len > 0 && is_ws(s.p[0]))
+	while (s.len > 0 && mime_is_ws(s.p[0]))
 		s = slice_skip(s, 1);
-	while (s.len > 0 && is_ws(s.p[s.len - 1]))
+	while (s.len > 0 && mime_is_ws(s.p[s.len - 1]))
 		s.len--;
 	return s;
 }
@@ -125,7 +120,7 @@ first_word(struct slice s)
 {
 	size_t i = 0;
 
-	while (i < s.len && !is_ws(s.p[i]) && s.p[i] != '(') {
+	while (i < s.len && !mime_is_ws(s.p[i]) && s.p[i] != '(') {
 		if (s.p[i] == '"')
 			i = skip_quoted(s, i);
 		else if (s.p[i] == '[')

@@ -7,6 +7,7 @@
 
 #include "lib/err.h"
 #include "mime/imapdata_int.h"
+#include "mime/lex.h"
 #include "mime/limits.h"
 #include "mime/structure_int.h"
 
@@ -36,12 +37,6 @@ put(struct bs *b, const char *str)
 	return buf_append(b->out, str, strlen(str)) != 0 ? ERR_LIMIT : 0;
 }
 
-static bool
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static void
 skip_cfws(struct slice *v)
 {
@@ -60,21 +55,11 @@ skip_cfws(struct slice *v)
 				nest--;
 		} else if (c == '(') {
 			nest++;
-		} else if (!is_ws(c)) {
+		} else if (!mime_is_ws(c)) {
 			break;
 		}
 	}
 	*v = slice_skip(*v, i);
-}
-
-static bool
-is_token_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if (u <= 32 || u == 127)
-		return false;
-	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
 }
 
 static struct slice
@@ -82,7 +67,7 @@ take_token(struct slice *v)
 {
 	size_t i = 0;
 
-	while (i < v->len && is_token_char(v->p[i]))
+	while (i < v->len && mime_is_token_char(v->p[i]))
 		i++;
 	struct slice t = slice_make(v->p, i);
 	*v = slice_skip(*v, i);
@@ -106,8 +91,8 @@ take_value(struct bs *b, struct slice *v)
 		*v = slice_skip(*v, i + 1);
 		return 0;
 	}
-	while (
-	    i < v->len && v->p[i] != ';' && !is_ws(v->p[i]) && v->p[i] != '(')
+	while (i < v->len && v->p[i] != ';' && !mime_is_ws(v->p[i]) &&
+	    v->p[i] != '(')
 		i++;
 	if (buf_append(&b->tmp, v->p, i) != 0)
 		return ERR_LIMIT;
@@ -315,7 +300,7 @@ put_language(struct bs *b, uint32_t idx)
 	while (n < 16) {
 		skip_cfws(&v);
 		i = 0;
-		while (i < v.len && v.p[i] != ',' && !is_ws(v.p[i]) &&
+		while (i < v.len && v.p[i] != ',' && !mime_is_ws(v.p[i]) &&
 		    v.p[i] != '(')
 			i++;
 		t = slice_make(v.p, i);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "mime/lex.h"
 #include "mime/parser.h"
 
 #include "lib/banned.h"
@@ -11,23 +12,6 @@
 struct cursor {
 	const char *p, *end;
 };
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* RFC 2045 tspecials plus SP and CTLs end a token. */
-static bool
-is_token_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if (u <= 32 || u == 127)
-		return false;
-	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
-}
 
 /* Skips folding whitespace and comments (nested, counted: no recursion). */
 static void
@@ -47,7 +31,7 @@ skip_cfws(struct cursor *c)
 		} else if (*c->p == '(') {
 			nest++;
 			c->p++;
-		} else if (is_wsp(*c->p)) {
+		} else if (mime_is_ws(*c->p)) {
 			c->p++;
 		} else {
 			break;
@@ -60,7 +44,7 @@ take_token(struct cursor *c)
 {
 	const char *s = c->p;
 
-	while (c->p < c->end && is_token_char(*c->p))
+	while (c->p < c->end && mime_is_token_char(*c->p))
 		c->p++;
 	return slice_make(s, (size_t)(c->p - s));
 }
@@ -97,7 +81,7 @@ take_value(struct cursor *c, char *out, size_t size, size_t *len_out)
 		if (c->p < c->end)
 			c->p++; /* closing quote */
 	} else {
-		while (c->p < c->end && *c->p != ';' && !is_wsp(*c->p) &&
+		while (c->p < c->end && *c->p != ';' && !mime_is_ws(*c->p) &&
 		    *c->p != '(') {
 			if (n < size)
 				out[n] = *c->p;

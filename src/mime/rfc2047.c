@@ -24,18 +24,6 @@ struct word {
 	size_t len;        /* whole word, "=?" to "?=" */
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Is there an encoded word at s? */
 static bool
 word_parse(struct slice s, struct word *w)
@@ -103,8 +91,8 @@ word_decode(const struct word *w, struct buf *raw)
 		if (c == '_') {
 			c = ' ';
 		} else if (c == '=' && i + 2 < w->text.len &&
-		    (h = hexval(w->text.p[i + 1])) >= 0 &&
-		    (l = hexval(w->text.p[i + 2])) >= 0) {
+		    (h = str_hexval(w->text.p[i + 1])) >= 0 &&
+		    (l = str_hexval(w->text.p[i + 2])) >= 0) {
 			c = (char)(h << 4 | l);
 			i += 2;
 		}

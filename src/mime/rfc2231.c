@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/str.h"
 #include "mime/imapdata.h"
+#include "mime/lex.h"
 #include "mime/limits.h"
 #include "mime/rfc2231.h"
 
@@ -25,24 +26,6 @@ struct found {
 	struct section star, plain;
 	bool limit;
 };
-
-static bool
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* RFC 2045 token characters ('*', '\'' and '%' included, as RFC 2231's
- * extended values need). */
-static bool
-is_token_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if (u <= 32 || u == 127)
-		return false;
-	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
-}
 
 /* Skips whitespace and (nested) comments from i; returns the new i. */
 static size_t
@@ -62,7 +45,7 @@ skip_cfws(struct slice s, size_t i)
 		} else if (s.p[i] == '(') {
 			nest++;
 			i++;
-		} else if (is_ws(s.p[i])) {
+		} else if (mime_is_ws(s.p[i])) {
 			i++;
 		} else {
 			break;
@@ -159,7 +142,7 @@ scan(struct slice s, const char *name, struct found *f)
 	while (i < s.len) {
 		i = skip_cfws(s, i + 1); /* past the ';' */
 		a = i;
-		while (i < s.len && is_token_char(s.p[i]))
+		while (i < s.len && mime_is_token_char(s.p[i]))
 			i++;
 		if (i == a) {
 			i = skip_to_semi(s, i);
@@ -177,24 +160,12 @@ scan(struct slice s, const char *name, struct found *f)
 		if (i < s.len && s.p[i] == '"') {
 			i = skip_quoted(s, i);
 		} else {
-			while (i < s.len && is_token_char(s.p[i]))
+			while (i < s.len && mime_is_token_char(s.p[i]))
 				i++;
 		}
 		record(f, name, attr, slice_make(s.p + v, i - v));
 		i = skip_to_semi(s, i);
 	}
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* A quoted string without its quotes and escapes, or a token as is. */
@@ -226,8 +197,8 @@ pct_decode(struct buf *raw, const char *p, size_t n)
 
 	for (i = 0; i < n; i++) {
 		c = p[i];
-		if (c == '%' && i + 2 < n && (h = hexval(p[i + 1])) >= 0 &&
-		    (l = hexval(p[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < n && (h = str_hexval(p[i + 1])) >= 0 &&
+		    (l = str_hexval(p[i + 2])) >= 0) {
 			c = (char)(h << 4 | l);
 			i += 2;
 		}

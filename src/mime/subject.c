@@ -9,6 +9,7 @@
 #include "lib/mem.h"
 #include "mime/imapdata.h"
 #include "mime/imapdata_int.h"
+#include "mime/lex.h"
 #include "mime/limits.h"
 
 #include "lib/banned.h"
@@ -41,12 +42,6 @@ fold(uint32_t c)
 	if (c >= 0x400 && c <= 0x40f)
 		return c + 80;
 	return c;
-}
-
-static bool
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 static bool
@@ -114,7 +109,7 @@ mime_base_subject(struct slice subject, struct buf *out)
 	w = xmalloc(subject.len + 1);
 	/* (1) Whitespace runs, folding included, become one space. */
 	for (i = 0; i < subject.len; i++) {
-		if (is_ws(subject.p[i])) {
+		if (mime_is_ws(subject.p[i])) {
 			if (n == 0 || w[n - 1] != ' ')
 				w[n++] = ' ';
 		} else {
