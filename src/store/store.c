@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -514,9 +515,16 @@ store_gc(struct store *st, uint64_t grace_seconds, uint64_t *removed_out,
     struct err *err)
 {
 	uint64_t removed = 0;
+	struct timespec now;
 	int rc;
 
-	rc = store_gc_conn(st, &st->rd, grace_seconds, (int64_t)time(NULL),
+	/* SQLite stamps unreferenced_since from gettimeofday(); time() reads
+	 * the kernel's coarse clock, which can still show the previous
+	 * second for a few milliseconds after gettimeofday() has moved on,
+	 * so a blob unreferenced just then looked newer than "now" (the
+	 * commit test's GC with grace 0 failed that way, now and then). */
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	rc = store_gc_conn(st, &st->rd, grace_seconds, (int64_t)now.tv_sec,
 	    &removed, err);
 	if (removed_out != NULL)
 		*removed_out = removed;
