@@ -20,7 +20,6 @@
  * reply follows "* BYE"; no "OK [APPENDUID" without a message made
  * durable (the store's commit count rose at least as much). State stays
  * bounded: see FUZZ_RENEW below. */
-#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "imap/imap.h"
 #include "imap/session_int.h"
 #include "lib/fuzz_drive.h"
+#include "lib/fuzz_pwhash.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -144,26 +144,6 @@ static const char *const inbox[] = {
 	"Tomorrow?\r\n"
 	"--outer--\r\n",
 };
-
-/* Password hashing in this binary costs the minimum: an unknown user's
- * LOGIN hashes the guess at libsodium's interactive cost (timing), which
- * would make every mutated user name take a tenth of a second. */
-int
-crypto_pwhash_str_alg(char out[crypto_pwhash_STRBYTES],
-    const char *const passwd, unsigned long long passwdlen,
-    unsigned long long opslimit, size_t memlimit, int alg)
-{
-	static int (*real)(char *, const char *, unsigned long long,
-	    unsigned long long, size_t, int);
-
-	(void)opslimit;
-	(void)memlimit;
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "crypto_pwhash_str_alg");
-	return real(out, passwd, passwdlen,
-	    crypto_pwhash_argon2id_OPSLIMIT_MIN,
-	    crypto_pwhash_argon2id_MEMLIMIT_MIN, alg);
-}
 
 static void
 on_conn(uv_stream_t *server, int status)
@@ -291,51 +271,18 @@ teardown(bool store)
 		abort();
 }
 
-/* Removes the temp dirs of earlier runs that died (a crash skips
- * atexit): "despatch-fuzz-imap-<pid>-XXXXXX" whose process is gone. */
-static void
-remove_stale(void)
-{
-	char cmd[256];
-
-	(void)snprintf(cmd, sizeof(cmd),
-	    "for d in /dev/shm/despatch-fuzz-imap-*-*; do p=${d#*-imap-}; "
-	    "p=${p%%%%-*}; [ -d \"$d\" ] && ! kill -0 \"$p\" 2>/dev/null && "
-	    "rm -rf \"$d\"; done; true");
-	(void)system(cmd);
-}
-
-static void
-cleanup_at_exit(void)
-{
-	char cmd[128];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)system(cmd);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char tmpl[64];
-
 	(void)argc;
 	(void)argv;
 	(void)signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_ERROR);
-	remove_stale();
-	(void)snprintf(tmpl, sizeof(tmpl),
-	    "/dev/shm/despatch-fuzz-imap-%ld-XXXXXX", (long)getpid());
-	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
+	if (sodium_init() < 0)
 		abort();
-	(void)snprintf(dir, sizeof(dir), "%s", tmpl);
+	fuzz_workdir_listen("imap", &loop, &lp, on_conn, dir, sizeof(dir));
 	(void)snprintf(sdir, sizeof(sdir), "%s/store", dir);
 	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
-	atexit(cleanup_at_exit);
-	if (uv_loop_init(&loop) != 0 || uv_pipe_init(&loop, &lp, 0) != 0 ||
-	    uv_pipe_bind(&lp, sock) != 0 ||
-	    uv_listen((uv_stream_t *)&lp, 16, on_conn) != 0)
-		abort();
 	buf_init(&drv.out, FUZZ_OUT_MAX + 1);
 	drv.loop = &loop;
 	drv.fd = -1;

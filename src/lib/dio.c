@@ -20,15 +20,29 @@
 /* Pre-images are copied in pieces of this size (stack buffer). */
 #define DIO_PREIMAGE_CHUNK 65536
 
-#ifdef DESPATCH_TEST_HOOKS
-/* The path of dirfd/name for a log line or a record; "?" if unknown. */
+/* The path of dirfd/name (name NULL: of the file dirfd) for a log line
+ * or a power-loss record: "" in release builds, "?" if unknown. */
 static void
 path_of(int dirfd, const char *name, char out[PATH_MAX])
 {
+	out[0] = '\0';
+#ifdef DESPATCH_TEST_HOOKS
 	if (!fault_path(dirfd, name, out, PATH_MAX))
 		(void)snprintf(out, PATH_MAX, "?");
-}
+#else
+	(void)dirfd;
+	(void)name;
 #endif
+}
+
+/* Asks lib/fault.h about one call of op on dirfd/name, whose path goes
+ * to path; on FAULT_FAIL errno is set. */
+static enum fault_verdict
+fault_enter(enum fault_op op, int dirfd, const char *name, char path[PATH_MAX])
+{
+	path_of(dirfd, name, path);
+	return fault_point(op, path);
+}
 
 /* Power-loss mode: records what [off, off+n) of fd holds now (and its
  * size), in pieces; under fault_lock. */
@@ -65,11 +79,7 @@ dio_openat(int dirfd, const char *name, int flags, mode_t mode)
 	bool track = fault_tracking() && (flags & O_CREAT) != 0, existed = true;
 	int fd;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(dirfd, name, path);
-#endif
-	if (fault_point(FAULT_OP_OPEN, path) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_OPEN, dirfd, name, path) == FAULT_FAIL)
 		return -1;
 	if (track)
 		existed = faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -84,11 +94,7 @@ dio_close(int fd)
 {
 	char path[PATH_MAX];
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(fd, NULL, path);
-#endif
-	if (fault_point(FAULT_OP_CLOSE, path) == FAULT_FAIL) {
+	if (fault_enter(FAULT_OP_CLOSE, fd, NULL, path) == FAULT_FAIL) {
 		int e = errno;
 
 		/* The fd is released either way, as close(2) does. */
@@ -108,11 +114,7 @@ write_once(int fd, const void *p, size_t n, off_t off)
 	bool track = fault_tracking();
 	ssize_t w;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(fd, NULL, path);
-#endif
-	v = fault_point(FAULT_OP_WRITE, path);
+	v = fault_enter(FAULT_OP_WRITE, fd, NULL, path);
 	if (v == FAULT_FAIL)
 		return -1;
 	if (v == FAULT_SHORT_WRITE && n > 1)
@@ -177,11 +179,7 @@ sync_common(int fd, bool data_only)
 	char path[PATH_MAX];
 	int r;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(fd, NULL, path);
-#endif
-	if (fault_point(FAULT_OP_FSYNC, path) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_FSYNC, fd, NULL, path) == FAULT_FAIL)
 		return -1;
 	r = data_only ? fdatasync(fd) : fsync(fd);
 	if (r == 0 && path[0] != '\0')
@@ -208,20 +206,16 @@ dio_ftruncate(int fd, off_t len)
 	struct stat sb;
 	int r;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(fd, NULL, path);
-#endif
-	if (fault_point(FAULT_OP_TRUNCATE, path) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_TRUNCATE, fd, NULL, path) == FAULT_FAIL)
 		return -1;
 	if (!fault_tracking())
 		return ftruncate(fd, len);
 	fault_lock();
-	/* A cut loses the bytes past len: keep them as a pre-image. */
-	if (fstat(fd, &sb) == 0 && sb.st_size > len)
-		note_preimage(fd, path, len, (size_t)(sb.st_size - len));
-	else if (fstat(fd, &sb) == 0)
-		note_preimage(fd, path, sb.st_size, 0);
+	/* A cut loses the bytes past len: keep them as a pre-image (and the
+	 * old size either way). */
+	if (fstat(fd, &sb) == 0)
+		note_preimage(fd, path, sb.st_size > len ? len : sb.st_size,
+		    sb.st_size > len ? (size_t)(sb.st_size - len) : 0);
 	r = ftruncate(fd, len);
 	fault_unlock();
 	return r;
@@ -234,12 +228,8 @@ dio_renameat2(int olddirfd, const char *oldname, int newdirfd,
 	char from[PATH_MAX], to[PATH_MAX];
 	int r;
 
-	from[0] = to[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
 	path_of(olddirfd, oldname, from);
-	path_of(newdirfd, newname, to);
-#endif
-	if (fault_point(FAULT_OP_RENAME, to) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_RENAME, newdirfd, newname, to) == FAULT_FAIL)
 		return -1;
 	r = renameat2(olddirfd, oldname, newdirfd, newname, flags);
 	if (r == 0 && fault_tracking())
@@ -254,11 +244,7 @@ dio_linkat(int olddirfd, const char *oldname, int newdirfd,
 	char to[PATH_MAX];
 	int r;
 
-	to[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(newdirfd, newname, to);
-#endif
-	if (fault_point(FAULT_OP_LINK, to) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_LINK, newdirfd, newname, to) == FAULT_FAIL)
 		return -1;
 	r = linkat(olddirfd, oldname, newdirfd, newname, flags);
 	if (r == 0 && fault_tracking())
@@ -272,11 +258,7 @@ dio_unlinkat(int dirfd, const char *name, int flags)
 	char path[PATH_MAX];
 	int r;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(dirfd, name, path);
-#endif
-	if (fault_point(FAULT_OP_UNLINK, path) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_UNLINK, dirfd, name, path) == FAULT_FAIL)
 		return -1;
 	r = unlinkat(dirfd, name, flags);
 	if (r == 0 && fault_tracking())
@@ -290,11 +272,7 @@ dio_mkdirat(int dirfd, const char *name, mode_t mode)
 	char path[PATH_MAX];
 	int r;
 
-	path[0] = '\0';
-#ifdef DESPATCH_TEST_HOOKS
-	path_of(dirfd, name, path);
-#endif
-	if (fault_point(FAULT_OP_MKDIR, path) == FAULT_FAIL)
+	if (fault_enter(FAULT_OP_MKDIR, dirfd, name, path) == FAULT_FAIL)
 		return -1;
 	r = mkdirat(dirfd, name, mode);
 	if (r == 0 && fault_tracking())

@@ -213,4 +213,44 @@ fuzz_close(struct fuzz_drive *d, const char *what)
 		(void)uv_run(d->loop, UV_RUN_NOWAIT);
 }
 
+/* The per-process work folder of a session target: removes those of
+ * earlier runs that died (a crash skips atexit), makes
+ * /dev/shm/despatch-fuzz-<tag>-<pid>-XXXXXX into dir (removed at exit),
+ * and listens on dir/sock with on_conn on loop. Aborts on failure. */
+static char fuzz_workdir_path[64];
+
+static void
+fuzz_workdir_remove(void)
+{
+	char cmd[128];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", fuzz_workdir_path);
+	(void)system(cmd);
+}
+
+static void
+fuzz_workdir_listen(const char *tag, uv_loop_t *loop, uv_pipe_t *lp,
+    uv_connection_cb on_conn, char *dir, size_t dir_size)
+{
+	char cmd[384], sock[128];
+
+	(void)snprintf(cmd, sizeof(cmd),
+	    "for d in /dev/shm/despatch-fuzz-%s-*-*; do p=${d#*-%s-}; "
+	    "p=${p%%%%-*}; [ -d \"$d\" ] && ! kill -0 \"$p\" 2>/dev/null && "
+	    "rm -rf \"$d\"; done; true",
+	    tag, tag);
+	(void)system(cmd);
+	(void)snprintf(fuzz_workdir_path, sizeof(fuzz_workdir_path),
+	    "/dev/shm/despatch-fuzz-%s-%ld-XXXXXX", tag, (long)getpid());
+	if (mkdtemp(fuzz_workdir_path) == NULL)
+		abort();
+	atexit(fuzz_workdir_remove);
+	(void)snprintf(dir, dir_size, "%s", fuzz_workdir_path);
+	(void)snprintf(sock, sizeof(sock), "%s/sock", fuzz_workdir_path);
+	if (uv_loop_init(loop) != 0 || uv_pipe_init(loop, lp, 0) != 0 ||
+	    uv_pipe_bind(lp, sock) != 0 ||
+	    uv_listen((uv_stream_t *)lp, 16, on_conn) != 0)
+		abort();
+}
+
 #endif

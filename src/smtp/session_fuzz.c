@@ -20,7 +20,6 @@
  * a message made durable (the store's commit count rose at least as
  * much as the number of such replies). State (rate limits, the
  * failed-login ban, delivered mail) stays bounded: see FUZZ_RENEW. */
-#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include <sodium.h>
 
 #include "lib/fuzz_drive.h"
+#include "lib/fuzz_pwhash.h"
 #include "lib/log.h"
 #include "smtp/session_int.h"
 #include "smtp/smtp.h"
@@ -58,26 +58,6 @@ static enum smtp_kind next_kind;
 static struct smtp_session *cur;
 static struct fuzz_drive drv;
 static unsigned runs;
-
-/* Password hashing in this binary costs the minimum: an unknown user's
- * AUTH hashes the guess at libsodium's interactive cost (timing), which
- * would make every mutated user name take a tenth of a second. */
-int
-crypto_pwhash_str_alg(char out[crypto_pwhash_STRBYTES],
-    const char *const passwd, unsigned long long passwdlen,
-    unsigned long long opslimit, size_t memlimit, int alg)
-{
-	static int (*real)(char *, const char *, unsigned long long,
-	    unsigned long long, size_t, int);
-
-	(void)opslimit;
-	(void)memlimit;
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "crypto_pwhash_str_alg");
-	return real(out, passwd, passwdlen,
-	    crypto_pwhash_argon2id_OPSLIMIT_MIN,
-	    crypto_pwhash_argon2id_MEMLIMIT_MIN, alg);
-}
 
 static void
 on_conn(uv_stream_t *server, int status)
@@ -173,51 +153,18 @@ teardown(bool store)
 		abort();
 }
 
-/* Removes the temp dirs of earlier runs that died (a crash skips
- * atexit): "despatch-fuzz-smtp-<pid>-XXXXXX" whose process is gone. */
-static void
-remove_stale(void)
-{
-	char cmd[256];
-
-	(void)snprintf(cmd, sizeof(cmd),
-	    "for d in /dev/shm/despatch-fuzz-smtp-*-*; do p=${d#*-smtp-}; "
-	    "p=${p%%%%-*}; [ -d \"$d\" ] && ! kill -0 \"$p\" 2>/dev/null && "
-	    "rm -rf \"$d\"; done; true");
-	(void)system(cmd);
-}
-
-static void
-cleanup_at_exit(void)
-{
-	char cmd[128];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)system(cmd);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char tmpl[64];
-
 	(void)argc;
 	(void)argv;
 	(void)signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_ERROR);
-	remove_stale();
-	(void)snprintf(tmpl, sizeof(tmpl),
-	    "/dev/shm/despatch-fuzz-smtp-%ld-XXXXXX", (long)getpid());
-	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
+	if (sodium_init() < 0)
 		abort();
-	(void)snprintf(dir, sizeof(dir), "%s", tmpl);
-	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
-	atexit(cleanup_at_exit);
-	if (uv_loop_init(&loop) != 0 || uv_pipe_init(&loop, &lp, 0) != 0 ||
-	    uv_pipe_bind(&lp, sock) != 0 ||
-	    uv_listen((uv_stream_t *)&lp, 16, on_conn) != 0)
-		abort();
+	fuzz_workdir_listen("smtp", &loop, &lp, on_conn, dir, sizeof(dir));
 	(void)snprintf(sdir, sizeof(sdir), "%s/store", dir);
+	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
 	buf_init(&drv.out, FUZZ_OUT_MAX + 1);
 	drv.loop = &loop;
 	drv.fd = -1;
