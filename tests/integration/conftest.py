@@ -8,7 +8,6 @@ stops it with SIGTERM (bounded wait) and fails the test if it exited non-zero
 or printed a sanitizer report. Every loop here is bounded in count and time.
 """
 import os
-import random
 import re
 import resource
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ports import port_range
+from ports import pick_ports
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
@@ -75,18 +74,17 @@ def port_free(port):
 
 
 def free_port_offset():
-    """An offset N such that every standard port + N is free on 127.0.0.1."""
-    rng = random.Random()
-    for _ in range(200):
-        # Every port + N stays below Linux's ephemeral range (32768 and
-        # up): a client socket elsewhere can then never take a listener's
-        # port while a test restarts the server (test_kill once failed on
-        # "address already in use" that way).
-        lo, hi = port_range()
-        n = rng.randrange(lo, hi - 993)
-        if all(port_free(p + n) for p in STD_PORTS):
-            return n
-    pytest.fail("no free port offset found in 200 tries")
+    """An offset N such that every standard port + N is free on 127.0.0.1
+    and taken for this test process (ports.pick_ports). 9 + N is taken
+    too: a test uses it as a port where nothing listens."""
+    # Every port + N stays below Linux's ephemeral range (32768 and up): a
+    # client socket elsewhere can then never take a listener's port while a
+    # test restarts the server (test_kill once failed on "address already
+    # in use" that way).
+    try:
+        return pick_ports(port_free, span=(9,) + STD_PORTS, tries=200)
+    except RuntimeError as e:
+        pytest.fail(f"no free port offset: {e}")
 
 
 def wait_port(port, timeout, proc=None):

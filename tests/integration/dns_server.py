@@ -14,30 +14,25 @@ import struct
 import subprocess
 import time
 from pathlib import Path
-from ports import port_range
+from ports import pick_ports
 
 UNBOUND = "/usr/sbin/unbound"
 HOST = "127.0.0.1"
 
 
 def free_udp_tcp_port(addr=HOST, tries=200):
-    """A port free for both UDP and TCP on addr."""
-    import random
-    rng = random.Random()
-    for _ in range(tries):
-        p = rng.randrange(*port_range())  # below the ephemeral range
-        ok = True
+    """A port free for both UDP and TCP on addr, taken (ports.pick_ports)."""
+    def free(p):
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             s = socket.socket(socket.AF_INET, kind)
             try:
                 s.bind((addr, p))
             except OSError:
-                ok = False
+                return False
             finally:
                 s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free UDP+TCP port in 200 tries")
+        return True
+    return pick_ports(free, tries=tries)
 
 
 def dns_query(port, name, qtype, timeout=2.0):

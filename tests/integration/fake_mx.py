@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from ports import port_range
+from ports import pick_ports
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -54,14 +54,9 @@ def addr_free(ip, port):
 
 
 def common_free_port(ips, tries=200):
-    """A TCP port free on every address in ips."""
-    import random
-    rng = random.Random()
-    for _ in range(tries):
-        p = rng.randrange(*port_range())  # below the ephemeral range
-        if all(addr_free(ip, p) for ip in ips):
-            return p
-    raise RuntimeError("no common free port in 200 tries")
+    """A TCP port free on every address in ips, taken (ports.pick_ports)."""
+    return pick_ports(lambda p: all(addr_free(ip, p) for ip in ips),
+                      tries=tries)
 
 
 def self_signed(dirpath, cn="mx.remote.test"):
