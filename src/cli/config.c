@@ -303,6 +303,34 @@ get_bool(const struct pctx *p, const config_setting_t *s, bool *out)
 	return 0;
 }
 
+/* Group s's member name, if present, into *out: an integer in
+ * [min, max]. */
+static int
+member_unsigned(const struct pctx *p, const config_setting_t *s,
+    const char *name, uint64_t min, uint64_t max, unsigned *out)
+{
+	const config_setting_t *e = config_setting_get_member(s, name);
+	uint64_t v;
+	int rc;
+
+	if (e == NULL)
+		return 0;
+	if ((rc = get_uint(p, e, min, max, &v)) != 0)
+		return rc;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Group s's member name, if present, into *out: a boolean. */
+static int
+member_bool(const struct pctx *p, const config_setting_t *s, const char *name,
+    bool *out)
+{
+	const config_setting_t *e = config_setting_get_member(s, name);
+
+	return e == NULL ? 0 : get_bool(p, e, out);
+}
+
 static int
 parse_listener(const struct pctx *p, const config_setting_t *s,
     struct listener_config *l)
@@ -425,45 +453,31 @@ parse_smtp(const struct pctx *p, const config_setting_t *s, struct config *c)
 			return rc;
 		c->smtp_max_message_size = v;
 	}
-	if ((e = config_setting_get_member(s, "max_recipients")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RECIPIENTS_CAP, &v)) !=
-		    0)
-			return rc;
-		c->smtp_max_recipients = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "max_errors")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_ERRORS_CAP, &v)) != 0)
-			return rc;
-		c->smtp_max_errors = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "timeout_seconds")) != NULL) {
-		if ((rc = get_uint(p, e, CLI_CONFIG_TIMEOUT_MIN,
-		         CLI_CONFIG_TIMEOUT_CAP, &v)) != 0)
-			return rc;
-		c->smtp_timeout_seconds = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "reject_bare_lf")) != NULL &&
-	    (rc = get_bool(p, e, &c->smtp_reject_bare_lf)) != 0)
+	if ((rc = member_unsigned(p, s, "max_recipients", 1,
+	         CLI_CONFIG_RECIPIENTS_CAP, &c->smtp_max_recipients)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
-		if ((rc = get_uint(p, e, 1, SMTP_CONNS_MAX, &v)) != 0)
-			return rc;
-		c->smtp_max_connections = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "max_connections_per_ip")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 1, SMTP_CONNS_PER_IP_MAX, &v)) != 0)
-			return rc;
-		c->smtp_max_connections_per_ip = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "limit_loopback")) != NULL &&
-	    (rc = get_bool(p, e, &c->smtp_limit_loopback)) != 0)
+	if ((rc = member_unsigned(p, s, "max_errors", 1, CLI_CONFIG_ERRORS_CAP,
+	         &c->smtp_max_errors)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "data_time_seconds")) != NULL) {
-		if ((rc = get_uint(p, e, 1, SMTP_DATA_TIME_MAX, &v)) != 0)
-			return rc;
-		c->smtp_data_time_seconds = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "timeout_seconds",
+	         CLI_CONFIG_TIMEOUT_MIN, CLI_CONFIG_TIMEOUT_CAP,
+	         &c->smtp_timeout_seconds)) != 0)
+		return rc;
+	if ((rc = member_bool(p, s, "reject_bare_lf",
+	         &c->smtp_reject_bare_lf)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "max_connections", 1, SMTP_CONNS_MAX,
+	         &c->smtp_max_connections)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "max_connections_per_ip", 1,
+	         SMTP_CONNS_PER_IP_MAX, &c->smtp_max_connections_per_ip)) != 0)
+		return rc;
+	if ((rc = member_bool(p, s, "limit_loopback",
+	         &c->smtp_limit_loopback)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "data_time_seconds", 1,
+	         SMTP_DATA_TIME_MAX, &c->smtp_data_time_seconds)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -493,33 +507,22 @@ parse_imap(const struct pctx *p, const config_setting_t *s, struct config *c)
 			return rc;
 		c->imap_quota_messages = v;
 	}
-	if ((e = config_setting_get_member(s, "login_timeout_seconds")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, CLI_CONFIG_TIMEOUT_MIN,
-		         CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP, &v)) != 0)
-			return rc;
-		c->imap_login_timeout_seconds = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
-		if ((rc = get_uint(p, e, 1, IMAP_CONNS_MAX, &v)) != 0)
-			return rc;
-		c->imap_max_connections = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "max_connections_per_ip")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 1, IMAP_CONNS_PER_IP_MAX, &v)) != 0)
-			return rc;
-		c->imap_max_connections_per_ip = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "limit_loopback")) != NULL &&
-	    (rc = get_bool(p, e, &c->imap_limit_loopback)) != 0)
+	if ((rc = member_unsigned(p, s, "login_timeout_seconds",
+	         CLI_CONFIG_TIMEOUT_MIN, CLI_CONFIG_IMAP_LOGIN_TIMEOUT_CAP,
+	         &c->imap_login_timeout_seconds)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "command_time_seconds")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 1, IMAP_COMMAND_TIME_MAX, &v)) != 0)
-			return rc;
-		c->imap_command_time_seconds = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "max_connections", 1, IMAP_CONNS_MAX,
+	         &c->imap_max_connections)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "max_connections_per_ip", 1,
+	         IMAP_CONNS_PER_IP_MAX, &c->imap_max_connections_per_ip)) != 0)
+		return rc;
+	if ((rc = member_bool(p, s, "limit_loopback",
+	         &c->imap_limit_loopback)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "command_time_seconds", 1,
+	         IMAP_COMMAND_TIME_MAX, &c->imap_command_time_seconds)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -541,11 +544,9 @@ parse_store(const struct pctx *p, const config_setting_t *s, struct config *c)
 			return rc;
 		c->blob_gc_grace_seconds = v;
 	}
-	if ((e = config_setting_get_member(s, "commit_batch_max")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_BATCH_CAP, &v)) != 0)
-			return rc;
-		c->commit_batch_max = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "commit_batch_max", 1,
+	         CLI_CONFIG_BATCH_CAP, &c->commit_batch_max)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -555,25 +556,19 @@ parse_submission(const struct pctx *p, const config_setting_t *s,
 {
 	static const char *const keys[] = { "max_messages_per_hour",
 		"max_recipients_per_hour", NULL };
-	const config_setting_t *e;
-	uint64_t v;
 	int rc;
 
 	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
 	    (rc = check_keys(p, s, keys)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "max_messages_per_hour")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 0, CLI_CONFIG_PER_HOUR_CAP, &v)) != 0)
-			return rc;
-		c->submission_max_messages_per_hour = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "max_recipients_per_hour")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 0, CLI_CONFIG_PER_HOUR_CAP, &v)) != 0)
-			return rc;
-		c->submission_max_recipients_per_hour = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "max_messages_per_hour", 0,
+	         CLI_CONFIG_PER_HOUR_CAP,
+	         &c->submission_max_messages_per_hour)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "max_recipients_per_hour", 0,
+	         CLI_CONFIG_PER_HOUR_CAP,
+	         &c->submission_max_recipients_per_hour)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -590,16 +585,12 @@ parse_queue(const struct pctx *p, const config_setting_t *s, struct config *c)
 	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
 	    (rc = check_keys(p, s, keys)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "retry_min_seconds")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RETRY_CAP, &v)) != 0)
-			return rc;
-		c->queue_retry_min_seconds = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "retry_max_seconds")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_RETRY_CAP, &v)) != 0)
-			return rc;
-		c->queue_retry_max_seconds = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "retry_min_seconds", 1,
+	         CLI_CONFIG_RETRY_CAP, &c->queue_retry_min_seconds)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "retry_max_seconds", 1,
+	         CLI_CONFIG_RETRY_CAP, &c->queue_retry_max_seconds)) != 0)
+		return rc;
 	if (c->queue_retry_max_seconds < c->queue_retry_min_seconds)
 		return fail(p, s,
 		    "retry_max_seconds (%u) is below retry_min_seconds (%u)",
@@ -616,12 +607,9 @@ parse_queue(const struct pctx *p, const config_setting_t *s, struct config *c)
 			return rc;
 		c->queue_delay_notice_seconds = v;
 	}
-	if ((e = config_setting_get_member(s, "max_connections")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_CONNECTIONS_CAP, &v)) !=
-		    0)
-			return rc;
-		c->queue_max_connections = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "max_connections", 1,
+	         CLI_CONFIG_CONNECTIONS_CAP, &c->queue_max_connections)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -730,7 +718,6 @@ parse_outbound(const struct pctx *p, const config_setting_t *s,
 		"routes", "starttls", "connect_timeout_seconds",
 		"timeout_seconds", NULL };
 	const config_setting_t *e;
-	uint64_t v;
 	int rc;
 
 	if ((rc = want_type(p, s, CONFIG_TYPE_GROUP)) != 0 ||
@@ -747,11 +734,9 @@ parse_outbound(const struct pctx *p, const config_setting_t *s,
 			    "ip@port",
 			    c->outbound_resolver);
 	}
-	if ((e = config_setting_get_member(s, "port")) != NULL) {
-		if ((rc = get_uint(p, e, 1, 65535, &v)) != 0)
-			return rc;
-		c->outbound_port = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "port", 1, 65535, &c->outbound_port)) !=
+	    0)
+		return rc;
 	if ((e = config_setting_get_member(s, "smarthost")) != NULL) {
 		if ((rc = get_string(p, e, c->outbound_smarthost,
 		         sizeof(c->outbound_smarthost))) != 0)
@@ -766,21 +751,16 @@ parse_outbound(const struct pctx *p, const config_setting_t *s,
 	if ((e = config_setting_get_member(s, "routes")) != NULL &&
 	    (rc = parse_routes(p, e, c)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "starttls")) != NULL &&
-	    (rc = get_bool(p, e, &c->outbound_starttls)) != 0)
+	if ((rc = member_bool(p, s, "starttls", &c->outbound_starttls)) != 0)
 		return rc;
-	if ((e = config_setting_get_member(s, "connect_timeout_seconds")) !=
-	    NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_TIMEOUT_CAP, &v)) != 0)
-			return rc;
-		c->outbound_connect_timeout_seconds = (unsigned)v;
-	}
-	if ((e = config_setting_get_member(s, "timeout_seconds")) != NULL) {
-		if ((rc = get_uint(p, e, 1, CLI_CONFIG_OUTBOUND_TIMEOUT_CAP,
-		         &v)) != 0)
-			return rc;
-		c->outbound_timeout_seconds = (unsigned)v;
-	}
+	if ((rc = member_unsigned(p, s, "connect_timeout_seconds", 1,
+	         CLI_CONFIG_TIMEOUT_CAP,
+	         &c->outbound_connect_timeout_seconds)) != 0)
+		return rc;
+	if ((rc = member_unsigned(p, s, "timeout_seconds", 1,
+	         CLI_CONFIG_OUTBOUND_TIMEOUT_CAP,
+	         &c->outbound_timeout_seconds)) != 0)
+		return rc;
 	return 0;
 }
 

@@ -1060,13 +1060,9 @@ over_cap(const struct imap_session *s)
 		        s->priv->peer))
 			same++;
 	}
-	if (all > srv->cfg.imap_max_connections)
-		return "too-many-connections";
-	if (!srv->cfg.imap_limit_loopback && s->priv->loopback)
-		return NULL;
-	return same > srv->cfg.imap_max_connections_per_ip
-	    ? "too-many-connections-from-address"
-	    : NULL;
+	return net_peer_over_cap(all, same, srv->cfg.imap_max_connections,
+	    srv->cfg.imap_max_connections_per_ip,
+	    !srv->cfg.imap_limit_loopback && s->priv->loopback);
 }
 
 void

@@ -256,7 +256,6 @@ static void
 teardown(bool store)
 {
 	bool done = false;
-	char cmd[128];
 
 	imap_server_shutdown(srv, 0, shut_done, &done);
 	while (!done)
@@ -266,8 +265,7 @@ teardown(bool store)
 		return;
 	store_close(&st);
 	(void)uv_run(&loop, UV_RUN_NOWAIT);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
-	if (system(cmd) != 0)
+	if (!fuzz_remove_tree(sdir))
 		abort();
 }
 
@@ -283,11 +281,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_workdir_listen("imap", &loop, &lp, on_conn, dir, sizeof(dir));
 	(void)snprintf(sdir, sizeof(sdir), "%s/store", dir);
 	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
-	buf_init(&drv.out, FUZZ_OUT_MAX + 1);
-	drv.loop = &loop;
-	drv.fd = -1;
-	drv.gone = gone;
-	drv.busy = busy;
+	fuzz_drive_init(&drv, &loop, gone, busy);
 	setup(true);
 	return 0;
 }

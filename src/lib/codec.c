@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "str.h"
 
 #include "banned.h"
 
@@ -25,18 +26,6 @@ b64_value(unsigned char c)
 		return 62;
 	if (c == '/')
 		return 63;
-	return -1;
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
 	return -1;
 }
 
@@ -209,7 +198,7 @@ qp_decode(struct qp_decoder *d, const void *in, size_t n, void *out)
 			if (b == '\n') { /* lenient soft break "=" LF */
 				d->nhold = 0;
 				i++;
-			} else if (b == '\r' || hex_value(b) >= 0) {
+			} else if (b == '\r' || str_hexval((char)b) >= 0) {
 				d->hold[d->nhold++] = b;
 				i++;
 			} else {
@@ -225,8 +214,8 @@ qp_decode(struct qp_decoder *d, const void *in, size_t n, void *out)
 				i++;
 				continue;
 			}
-		} else if ((lo = hex_value(b)) >= 0) {
-			hi = hex_value(d->hold[1]);
+		} else if ((lo = str_hexval((char)b)) >= 0) {
+			hi = str_hexval((char)d->hold[1]);
 			*o++ = (unsigned char)(hi << 4 | lo);
 			d->nhold = 0;
 			i++;

@@ -268,12 +268,14 @@ nrec_free(struct nrec *r)
 	free(r->parent);
 }
 
-void
-fault_note_sync(const char *path)
+/* Drops path's unsynced write records and its size at first write: after
+ * an fsync of path, or its unlink, none of its data is left to undo.
+ * mu held. */
+static void
+forget_file_locked(const char *path)
 {
 	size_t i, k;
 
-	pthread_mutex_lock(&mu);
 	for (i = k = 0; i < wn; i++) {
 		if (strcmp(wv[i].path, path) == 0) {
 			free(wv[i].path);
@@ -290,6 +292,15 @@ fault_note_sync(const char *path)
 			fv[k++] = fv[i];
 	}
 	fn = k;
+}
+
+void
+fault_note_sync(const char *path)
+{
+	size_t i, k;
+
+	pthread_mutex_lock(&mu);
+	forget_file_locked(path);
 	for (i = k = 0; i < nn; i++) {
 		if (strcmp(nv[i].parent, path) == 0)
 			nrec_free(&nv[i]);
@@ -348,22 +359,7 @@ fault_note_unlink(const char *path)
 	size_t i, k;
 
 	pthread_mutex_lock(&mu);
-	for (i = k = 0; i < wn; i++) {
-		if (strcmp(wv[i].path, path) == 0) {
-			free(wv[i].path);
-			free(wv[i].old);
-		} else {
-			wv[k++] = wv[i];
-		}
-	}
-	wn = k;
-	for (i = k = 0; i < fn; i++) {
-		if (strcmp(fv[i].path, path) == 0)
-			free(fv[i].path);
-		else
-			fv[k++] = fv[i];
-	}
-	fn = k;
+	forget_file_locked(path);
 	/* A file created and removed again since the last folder fsync
 	 * leaves nothing to undo. */
 	for (i = k = 0; i < nn; i++) {

@@ -128,6 +128,30 @@ fuzz_settle(struct fuzz_drive *d)
 	(void)fuzz_drain(d);
 }
 
+/* A driver on loop with no client end yet; gone and busy as in struct
+ * fuzz_drive. */
+static inline void
+fuzz_drive_init(struct fuzz_drive *d, uv_loop_t *loop, bool (*gone)(void *),
+    bool (*busy)(void *))
+{
+	buf_init(&d->out, FUZZ_OUT_MAX + 1);
+	d->loop = loop;
+	d->fd = -1;
+	d->gone = gone;
+	d->busy = busy;
+}
+
+/* rm -rf path (a folder of the work folder); false if that failed. */
+static inline bool
+fuzz_remove_tree(const char *path)
+{
+	char cmd[192];
+
+	if (snprintf(cmd, sizeof(cmd), "rm -rf %s", path) >= (int)sizeof(cmd))
+		return false;
+	return system(cmd) == 0;
+}
+
 /* Connects the client end to the listener at path (the loop accepts on
  * the next turn). */
 static inline void
@@ -222,10 +246,7 @@ static char fuzz_workdir_path[64];
 static void
 fuzz_workdir_remove(void)
 {
-	char cmd[128];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", fuzz_workdir_path);
-	(void)system(cmd);
+	(void)fuzz_remove_tree(fuzz_workdir_path);
 }
 
 static void

@@ -14,6 +14,7 @@
 
 #include "lib/codec.h"
 #include "lib/fuzz_split.h"
+#include "lib/str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,24 +26,13 @@ static unsigned char rt[6 * IN_MAX + 8];
 static unsigned char chk[6 * IN_MAX + CODEC_CHECK_PEND + 64];
 static struct codec_check cc;
 
-static int
-hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The decoding rules of codec.h, written out with look-ahead instead of
  * a state machine. */
 static size_t
 ref_decode(const uint8_t *s, size_t n, unsigned char *out)
 {
 	size_t i = 0, w = 0;
+	int hi, lo;
 
 	while (i < n) {
 		if (s[i] != '=') {
@@ -59,10 +49,11 @@ ref_decode(const uint8_t *s, size_t n, unsigned char *out)
 				out[w++] = '\r';
 				i += 2;
 			}
-		} else if (i + 1 < n && hex(s[i + 1]) >= 0) {
-			if (i + 2 < n && hex(s[i + 2]) >= 0) {
-				out[w++] = (unsigned char)(hex(s[i + 1]) << 4 |
-				    hex(s[i + 2]));
+		} else if (i + 1 < n &&
+		    (hi = str_hexval((char)s[i + 1])) >= 0) {
+			if (i + 2 < n &&
+			    (lo = str_hexval((char)s[i + 2])) >= 0) {
+				out[w++] = (unsigned char)(hi << 4 | lo);
 				i += 3;
 			} else {
 				out[w++] = '=';

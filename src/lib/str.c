@@ -91,18 +91,6 @@ str_hex(char *out, const unsigned char *p, size_t n)
 	out[2 * n] = '\0';
 }
 
-int
-str_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool
 str_unhex(unsigned char *out, size_t n, const char *hex)
 {

@@ -11,19 +11,6 @@
 
 #define NONE SIZE_MAX
 
-/* From an opening quote, '(' or '[' to one past its end (or len). */
-static size_t
-skip_quoted(struct slice s, size_t i)
-{
-	for (i++; i < s.len; i++) {
-		if (s.p[i] == '\\' && i + 1 < s.len)
-			i++;
-		else if (s.p[i] == '"')
-			return i + 1;
-	}
-	return s.len;
-}
-
 static size_t
 skip_comment(struct slice s, size_t i)
 {
@@ -70,7 +57,7 @@ trim_cfws(struct slice s)
 		if (first == NONE)
 			first = i;
 		if (s.p[i] == '"')
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		else if (s.p[i] == '[')
 			i = skip_literal(s, i);
 		else
@@ -100,7 +87,7 @@ first_comment(struct slice s)
 
 	while (i < s.len) {
 		if (s.p[i] == '"') {
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		} else if (s.p[i] == '(') {
 			end = skip_comment(s, i);
 			if (end > i + 1 && s.p[end - 1] == ')')
@@ -122,7 +109,7 @@ first_word(struct slice s)
 
 	while (i < s.len && !mime_is_ws(s.p[i]) && s.p[i] != '(') {
 		if (s.p[i] == '"')
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		else if (s.p[i] == '[')
 			i = skip_literal(s, i);
 		else
@@ -141,7 +128,7 @@ addr_spec(struct slice s, struct mime_address *a)
 	s = trim_cfws(s);
 	while (i < s.len && at == NONE) {
 		if (s.p[i] == '"')
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		else if (s.p[i] == '(')
 			i = skip_comment(s, i);
 		else if (s.p[i] == '[')
@@ -211,7 +198,7 @@ mime_address_parse(struct slice v, struct mime_address *out, size_t max)
 			char c = v.p[j];
 
 			if (c == '"') {
-				j = skip_quoted(v, j);
+				j = mime_skip_quoted(v, j);
 				continue;
 			}
 			if (c == '(') {

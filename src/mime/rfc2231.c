@@ -54,26 +54,13 @@ skip_cfws(struct slice s, size_t i)
 	return i;
 }
 
-/* From an opening quote to one past its closing quote (or the end). */
-static size_t
-skip_quoted(struct slice s, size_t i)
-{
-	for (i++; i < s.len; i++) {
-		if (s.p[i] == '\\' && i + 1 < s.len)
-			i++;
-		else if (s.p[i] == '"')
-			return i + 1;
-	}
-	return s.len;
-}
-
 /* To the next top-level ';' (or the end). */
 static size_t
 skip_to_semi(struct slice s, size_t i)
 {
 	while (i < s.len && s.p[i] != ';') {
 		if (s.p[i] == '"')
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		else if (s.p[i] == '(')
 			i = skip_cfws(s, i);
 		else
@@ -158,7 +145,7 @@ scan(struct slice s, const char *name, struct found *f)
 		i = skip_cfws(s, i + 1);
 		v = i;
 		if (i < s.len && s.p[i] == '"') {
-			i = skip_quoted(s, i);
+			i = mime_skip_quoted(s, i);
 		} else {
 			while (i < s.len && mime_is_token_char(s.p[i]))
 				i++;

@@ -43,3 +43,14 @@ net_peer_same(const unsigned char *ka, size_t la, const char *pa,
 		return false;
 	return la > 0 ? memcmp(ka, kb, la) == 0 : strcmp(pa, pb) == 0;
 }
+
+const char *
+net_peer_over_cap(size_t all, size_t same, size_t max_all, size_t max_same,
+    bool exempt_same)
+{
+	if (all > max_all)
+		return "too-many-connections";
+	if (!exempt_same && same > max_same)
+		return "too-many-connections-from-address";
+	return NULL;
+}

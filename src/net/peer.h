@@ -25,4 +25,12 @@ size_t net_peer_key(const char *peer, unsigned char key[NET_PEER_KEY_MAX]);
 bool net_peer_same(const unsigned char *ka, size_t la, const char *pa,
     const unsigned char *kb, size_t lb, const char *pb);
 
+/* The connection caps' verdict on a new session: all open sessions of the
+ * server and same of them from its client address, the new one counted in
+ * both. exempt_same: the per-address cap does not apply (a loopback peer
+ * unless the config limits loopback too). NULL if the session may stay,
+ * else the reason to log and refuse it with. */
+const char *net_peer_over_cap(size_t all, size_t same, size_t max_all,
+    size_t max_same, bool exempt_same);
+
 #endif

@@ -71,6 +71,22 @@ test_non_numeric_compared_as_strings(void **state)
 	assert_false(same("unknown", "192.0.2.1"));
 }
 
+static void
+test_over_cap_at_and_past_each_limit(void **state)
+{
+	(void)state;
+	/* At each limit the session stays; one past it, it is refused. */
+	assert_null(net_peer_over_cap(10, 3, 10, 3, false));
+	assert_string_equal(net_peer_over_cap(11, 1, 10, 3, false),
+	    "too-many-connections");
+	assert_string_equal(net_peer_over_cap(5, 4, 10, 3, false),
+	    "too-many-connections-from-address");
+	/* Exempt from the per-address cap (loopback), not from the total. */
+	assert_null(net_peer_over_cap(5, 5, 10, 3, true));
+	assert_string_equal(net_peer_over_cap(11, 11, 10, 3, true),
+	    "too-many-connections");
+}
+
 int
 main(void)
 {
@@ -79,6 +95,7 @@ main(void)
 		cmocka_unit_test(test_ipv4_whole_address),
 		cmocka_unit_test(test_ipv6_counted_per_64),
 		cmocka_unit_test(test_non_numeric_compared_as_strings),
+		cmocka_unit_test(test_over_cap_at_and_past_each_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

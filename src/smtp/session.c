@@ -418,13 +418,9 @@ over_cap(const struct smtp_session *s)
 		        s->peer_key, s->peer_key_len, s->peer))
 			same++;
 	}
-	if (all > srv->cfg.smtp_max_connections)
-		return "too-many-connections";
-	if (!srv->cfg.smtp_limit_loopback && net_peer_is_loopback(s->peer))
-		return NULL;
-	return same > srv->cfg.smtp_max_connections_per_ip
-	    ? "too-many-connections-from-address"
-	    : NULL;
+	return net_peer_over_cap(all, same, srv->cfg.smtp_max_connections,
+	    srv->cfg.smtp_max_connections_per_ip,
+	    !srv->cfg.smtp_limit_loopback && net_peer_is_loopback(s->peer));
 }
 
 void

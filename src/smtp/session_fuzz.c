@@ -138,7 +138,6 @@ static void
 teardown(bool store)
 {
 	bool done = false;
-	char cmd[128];
 
 	smtp_server_shutdown(srv, 0, shut_done, &done);
 	while (!done)
@@ -148,8 +147,7 @@ teardown(bool store)
 		return;
 	store_close(&st);
 	(void)uv_run(&loop, UV_RUN_NOWAIT);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
-	if (system(cmd) != 0)
+	if (!fuzz_remove_tree(sdir))
 		abort();
 }
 
@@ -165,11 +163,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_workdir_listen("smtp", &loop, &lp, on_conn, dir, sizeof(dir));
 	(void)snprintf(sdir, sizeof(sdir), "%s/store", dir);
 	(void)snprintf(sock, sizeof(sock), "%s/sock", dir);
-	buf_init(&drv.out, FUZZ_OUT_MAX + 1);
-	drv.loop = &loop;
-	drv.fd = -1;
-	drv.gone = gone;
-	drv.busy = busy;
+	fuzz_drive_init(&drv, &loop, gone, busy);
 	setup(true);
 	return 0;
 }

@@ -45,6 +45,25 @@ def tls_context():
 
 
 # --- modified UTF-7 (RFC 3501 §5.1.3) -----------------------------------------
+def read_until_eof(c, timeout=10):
+    """Everything an Imap connection c receives until the server closes or
+    resets it (bounded by timeout): (bytes, closed)."""
+    data, c.buf = c.buf, b""
+    deadline = time.monotonic() + timeout
+    c.sock.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            chunk = c.sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
 def mutf7_encode(s):
     out, buf = [], []
 

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import HOST, PASSWORD, USERS, record_figure
 from imap_util import (Imap, Literal, addr, imap_port, imaps_port, quote,
-                       tls_context)
+                       read_until_eof, tls_context)
 from test_attack_smtp import (assert_log_clean, attack_despatch, client_hello,
                               log_bytes, new_log_text, parallel, rss_kb,
                               set_in_group, trickle_until_closed)
@@ -57,24 +57,6 @@ def logged_in(d, src="127.0.0.1", user="alice"):
         c.greeting
     c.ok("LOGIN", quote(addr(user)), quote(PASSWORD))
     return c
-
-
-def read_all(c, timeout=10):
-    """Everything until the server closes (bounded): (bytes, closed)."""
-    data, c.buf = c.buf, b""
-    deadline = time.monotonic() + timeout
-    c.sock.settimeout(0.5)
-    while time.monotonic() < deadline:
-        try:
-            chunk = c.sock.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            return data, True
-        if not chunk:
-            return data, True
-        data += chunk
-    return data, False
 
 
 def healthy(d):
@@ -186,7 +168,7 @@ def test_literal_flood_and_deep_parentheses_before_login(im):
     # past 10 BADs: BYE
     c = imap_from(im, "127.0.1.2")
     c.send(b"".join(b"B%d ID %s\r\n" % (i, b"(" * 8) for i in range(12)))
-    data, closed = read_all(c, 10)
+    data, closed = read_until_eof(c, 10)
     assert b"* BYE" in data and closed, data[-300:]
     c.close()
     grew = rss_kb(im) - before
@@ -425,7 +407,7 @@ def test_connection_flood_one_address_bye(im):
     flood = [imap_from(im, "127.0.1.9") for _ in range(50)]
     assert all(c.greeting.raw.startswith(b"* BYE") for c in flood), \
         [c.greeting for c in flood if not c.greeting.raw.startswith(b"* BYE")]
-    assert all(read_all(c, 5)[1] for c in flood[:5])
+    assert all(read_until_eof(c, 5)[1] for c in flood[:5])
     other = imap_from(im, "127.0.1.10")
     assert other.greeting.raw.startswith(b"* OK")
     other.close()

@@ -32,10 +32,9 @@ import pytest
 
 from conftest import (HOST, PASSWORD, SAN_ENV, USERS, Despatch,
                       record_figure, strip_trace)
+from imap_util import addr, tls_context
 from outbound_util import (configure, queue_list, sub_port, subs_port,
                            wait_submission, with_env)
-
-DOMAIN = "example.test"
 
 SMTP_LIMITS = {
     "max_connections": 40,
@@ -47,17 +46,6 @@ SMTP_LIMITS = {
 
 
 # --- helpers shared with test_attack_imap.py / test_attack_outbound.py --------
-def addr(local):
-    return local if "@" in local else f"{local}@{DOMAIN}"
-
-
-def tls_context():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def set_in_group(d, group, settings):
     """Sets `key = value;` for each of settings inside `group = { ... };`
     of d's config file (adding the key when absent)."""

@@ -34,10 +34,10 @@ import types
 
 import pytest
 
-from conftest import DOMAIN, HOST, PASSWORD, record_figure, strip_trace
-from fake_mx import FakeMX  # noqa: F401  (outbound fixture's remote)
+from conftest import HOST, PASSWORD, record_figure, strip_trace
+from msgs import addr
 from outbound_util import (outbound, queue_list, submit,  # noqa: F401
-                           wait_for, wait_queue_empty)
+                           wait_queue_empty)
 
 FAULT_EXIT = 86  # FAULT_POWERLOSS_EXIT, lib/fault.h
 # After a request, the server's background work for it (the deferred
@@ -49,10 +49,6 @@ RCPTS = ("alice", "bob")
 FIRE_RE = re.compile(r"event=fault mode=(\w+) op=(\w+) n=(\d+)")
 COUNT_RE = re.compile(r"event=fault count=(\d+)(?: rearm=(\d+)| disarm=yes"
                       r"| mode=)")
-
-
-def addr(local):
-    return f"{local}@{DOMAIN}"
 
 
 class Faults:
@@ -482,7 +478,7 @@ def test_fault_walk_imap_append_expunge(despatch):
         c = imap_session(despatch, "Trash" if expunge else "Archive")
         f.disarm()
         if expunge:
-            _, uid = imap_expunge_prepare(c, f"count-exp")
+            _, uid = imap_expunge_prepare(c, "count-exp")
             f.rearm()
             assert imap_expunge_step(c, uid) == "ok"
         else:

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import PASSWORD, wait_imap
 from imap_util import (Imap, Literal, addr, deliver, deliver_fast, expand,
-                       imap_port, quote, session, simple_msg)
+                       imap_port, quote, read_until_eof, session, simple_msg)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -33,25 +33,6 @@ def rss_kb(server):
     """VmRSS of the server process in KiB."""
     text = Path(f"/proc/{server.proc.pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", text).group(1))
-
-
-def read_until_eof(c, timeout=10):
-    """Everything the server sends until it closes (bounded)."""
-    data = c.buf
-    c.buf = b""
-    deadline = time.monotonic() + timeout
-    c.sock.settimeout(0.5)
-    while time.monotonic() < deadline:
-        try:
-            chunk = c.sock.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            break
-        if not chunk:
-            return data, True
-        data += chunk
-    return data, False
 
 
 def still_serving(server):

@@ -196,6 +196,27 @@ print("ok")
 """
 
 
+def wait_logged_start(proc, log, timeout=30):
+    """Waits (bounded) until the serve process proc, logging to the file
+    log, has logged its start; fails if it exits first."""
+    deadline = time.monotonic() + timeout
+    while b"event=start " not in log.read_bytes():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+
+
+def stop_proc(proc):
+    """SIGTERM, then the exit code (None if it had to be killed)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        return None
+
+
 def test_low_ports_in_network_namespace(tmp_path):
     """The standard ports (25, 587, 465, 143, 993) in a network namespace
     of the test's own, where they are free whatever runs on the host."""
@@ -214,11 +235,7 @@ def test_low_ports_in_network_namespace(tmp_path):
              str(d.data)], stdin=subprocess.DEVNULL, stdout=out,
             stderr=out, env=d.env())
     try:
-        deadline = time.monotonic() + 30
-        while b"event=start " not in log.read_bytes():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        wait_logged_start(proc, log)
         text = log.read_text()
         for p in (25, 587, 465, 143, 993):
             assert f"port={p} " in text, text
@@ -229,13 +246,7 @@ def test_low_ports_in_network_namespace(tmp_path):
                            timeout=60)
         assert r.stdout.strip() == b"ok", r.stderr.decode()[-2000:]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-            rc = None
+        rc = stop_proc(proc)
     text = log.read_text("utf-8", "replace")
     assert rc == 0, text[-3000:]
     assert sanitizer_report(text) is None, text
@@ -265,20 +276,10 @@ def test_non_root_unchanged(tmp_path):
                                  str(d.data)], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=out, env=d.env())
     try:
-        deadline = time.monotonic() + 30
-        while b"event=start " not in log.read_bytes():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        wait_logged_start(proc, log)
         st = proc_status(proc.pid)
         assert st["Uid"] == ["65534"] * 4, st
         assert b"event=privileges" not in log.read_bytes()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-            rc = None
+        rc = stop_proc(proc)
     assert rc == 0, log.read_text()[-3000:]
